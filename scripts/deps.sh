@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian packages skein needs, and only those that are missing.
+#   scripts/deps.sh          what building and running skeinctl needs
+#   scripts/deps.sh --test   also what the test suite needs (clang for the
+#                            sanitizer and fuzz builds)
+# It must run as root (or with sudo available) on a Debian-based machine.
+set -euo pipefail
+
+pkgs=(gcc make cmake ninja-build pkg-config libc6-dev libuv1-dev libyaml-dev libjansson-dev python3)
+if [[ "${1:-}" == "--test" ]]; then
+  pkgs+=(clang libclang-rt-14-dev llvm)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null; then
+    sudo=(sudo)
+  else
+    echo "deps: need root to install: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+echo "deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
