@@ -237,7 +237,8 @@ static int parse_workflow(const char *t, size_t len, const segs_t *sg, sk_ref_t 
   size_t fn = sg->n[1];
   if (!seg_is(f, fn, "name") && !seg_is(f, fn, "namespace") && !seg_is(f, fn, "uid") &&
       !seg_is(f, fn, "phase")) {
-    set_err(err, errlen, "unknown workflow field \"%.*s%s\" (expected name, namespace, uid or phase)",
+    set_err(err, errlen,
+            "unknown workflow field \"%.*s%s\" (expected name, namespace, uid or phase)",
             show_len(fn), f, show_tail(fn));
     return SK_EPARSE;
   }
