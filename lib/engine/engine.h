@@ -247,6 +247,7 @@ typedef struct sk_transition {
   char *instance;
   sk_phase_t from;
   sk_phase_t to;
+  char *message;  /* the record's message as this change set it, or NULL */
 } sk_transition_t;
 
 typedef struct sk_engine_out {

@@ -33,8 +33,10 @@ void sk_engine_out_release(sk_engine_out_t *out) {
     json_decref(out->actions[i].body);
   }
   free(out->actions);
-  for (size_t i = 0; i < out->ntransitions; i++)
+  for (size_t i = 0; i < out->ntransitions; i++) {
     free(out->transitions[i].instance);
+    free(out->transitions[i].message);
+  }
   free(out->transitions);
   memset(out, 0, sizeof(*out));
 }
@@ -99,8 +101,12 @@ int sk__plan_set_phase(sk__plan_t *p, sk_step_status_t *r, sk_phase_t to, const 
     return SK_ENOMEM;
   sk_transition_t *t = &out->transitions[out->ntransitions];
   t->instance = strdup(r->name);
-  if (!t->instance)
+  t->message = r->message ? strdup(r->message) : NULL;
+  if (!t->instance || (r->message && !t->message)) {
+    free(t->instance);
+    free(t->message);
     return SK_ENOMEM;
+  }
   t->from = r->phase;
   t->to = to;
   out->ntransitions++;
@@ -215,6 +221,28 @@ static int ensure_records(sk__plan_t *p) {
   return added ? sk__plan_view(p) : 0;
 }
 
+/* True when every leaf of spec steps [from, to) is final. An expanded
+ * fan-out is judged by its instances, since its own phase is brought up to
+ * date only when the plan settles. */
+static bool all_final(const sk__plan_t *p, size_t from, size_t to) {
+  for (size_t s = from; s < to; s++) {
+    const sk_step_status_t *r = rec_of(p, s);
+    if (!r)
+      continue;
+    if (!is_expanded(p, s)) {
+      if (!sk_phase_is_final(r->phase))
+        return false;
+      continue;
+    }
+    const sk__view_t *v = &p->view[s];
+    for (size_t k = 0; k < v->ninst; k++) {
+      if (v->inst[k] != SIZE_MAX && !sk_phase_is_final(p->st->steps[v->inst[k]].phase))
+        return false;
+    }
+  }
+  return true;
+}
+
 /* ---- shutdown and deadline ---- */
 
 static sk_shutdown_t effective_shutdown(const sk_workflow_t *wf, const sk_engine_ctx_t *ctx) {
@@ -248,9 +276,11 @@ static int apply_shutdown(sk__plan_t *p) {
     }
     return 0;
   }
-  /* A Stop after the main steps ended has nothing left to stop: finally
-   * steps always run to the end. */
-  if (p->shutdown != SK_SHUTDOWN_STOP || p->st->steps_phase != SK_PHASE_PENDING)
+  /* A Stop after the main steps ended (perhaps through this plan's
+   * observations) has nothing left to stop: finally steps always run to
+   * the end. */
+  if (p->shutdown != SK_SHUTDOWN_STOP || p->st->steps_phase != SK_PHASE_PENDING ||
+      all_final(p, 0, p->wf->nmain))
     return 0;
   p->stopped = true;
   for (size_t s = 0; s < p->wf->nmain; s++) {
@@ -279,7 +309,10 @@ static int deadline_record(sk__plan_t *p, size_t s, sk_step_status_t *r) {
 static int apply_deadline(sk__plan_t *p) {
   const sk_wf_status_t *st = p->st;
   int64_t ads = p->wf->active_deadline_seconds;
-  if (ads <= 0 || st->steps_phase != SK_PHASE_PENDING || p->now < st->started_at_ms + ads * 1000)
+  /* Main steps that all ended before this plan looked (their reports are
+   * in its observations) beat the deadline. */
+  if (ads <= 0 || st->steps_phase != SK_PHASE_PENDING ||
+      p->now < st->started_at_ms + ads * 1000 || all_final(p, 0, p->wf->nmain))
     return 0;
   p->deadline_fired = true;
   for (size_t s = 0; s < p->wf->nmain; s++) {
@@ -411,15 +444,6 @@ static const sk_step_status_t *first_failed(const sk__plan_t *p, size_t from, si
     }
   }
   return NULL;
-}
-
-static bool all_final(const sk__plan_t *p, size_t from, size_t to) {
-  for (size_t s = from; s < to; s++) {
-    const sk_step_status_t *r = rec_of(p, s);
-    if (r && !sk_phase_is_final(r->phase))
-      return false;
-  }
-  return true;
 }
 
 static bool any_phase(const sk__plan_t *p, size_t from, size_t to, sk_phase_t ph) {
@@ -636,6 +660,9 @@ static void plan_release(sk__plan_t *p) {
 
 static int plan_run(sk__plan_t *p, const sk_engine_obs_t *obs, size_t nobs) {
   sk_wf_status_t *st = p->st;
+  /* A finished workflow is history: nothing observed changes it. */
+  if (sk_phase_is_final(st->phase))
+    return 0;
   int rc = ensure_records(p);
   if (rc < 0)
     return rc;
@@ -644,8 +671,6 @@ static int plan_run(sk__plan_t *p, const sk_engine_obs_t *obs, size_t nobs) {
     st->started_at_ms = p->now;
   }
   st->observed_generation = generation_of(p->wf, st->observed_generation);
-  if (sk_phase_is_final(st->phase))
-    return 0;
   if ((rc = sk__attempt_observe(p, obs, nobs)) < 0 || (rc = apply_shutdown(p)) < 0 ||
       (rc = apply_deadline(p)) < 0 || (rc = sk__attempt_timeouts(p)) < 0)
     return rc;
