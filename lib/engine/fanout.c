@@ -102,6 +102,18 @@ int sk__fanout_expand(sk__plan_t *p, size_t s) {
     rc = sk__plan_set_phase(p, parent, SK_PHASE_FAILED, msg);
     goto done;
   }
+  /* The validator rejects these in a literal list; a list computed at run
+   * time gets the same rule, since a list or null has no sensible {{item}}. */
+  for (size_t i = 0; i < n; i++) {
+    json_t *v = json_array_get(list, i);
+    if (json_is_array(v) || json_is_null(v)) {
+      snprintf(msg, sizeof(msg),
+               "forEach item %zu is %s: items must be strings, numbers, booleans or objects", i,
+               type_name(v));
+      rc = sk__plan_set_phase(p, parent, SK_PHASE_FAILED, msg);
+      goto done;
+    }
+  }
   parent->instances = (int)n;
   parent->started_at_ms = p->now;
   if (n == 0) {
