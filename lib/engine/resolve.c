@@ -69,39 +69,41 @@ static const sk_step_status_t *find_record(const sk__plan_t *p, const char *name
   return NULL;
 }
 
-/* Writes "(it has: a, b)", "(it has none)" or "(it is Running)" to b. */
-static void describe_outputs(const sk_step_status_t *r, char *b, size_t blen) {
-  if (r->phase != SK_PHASE_SUCCEEDED) {
-    snprintf(b, blen, "(it is %s)", sk_phase_name(r->phase));
-    return;
-  }
-  if (!r->outputs || json_object_size(r->outputs) == 0) {
-    snprintf(b, blen, "(it has none)");
-    return;
-  }
-  size_t used = (size_t)snprintf(b, blen, "(it has: ");
+/* Appends "(it has: a, b)", "(it has none)" or "(it is Running)" to b,
+ * naming outputs until HAS_LIST_MAX bytes and then "...". */
+static int describe_outputs(const sk_step_status_t *r, sk_buf_t *b) {
+  if (r->phase != SK_PHASE_SUCCEEDED)
+    return sk_buf_printf(b, "(it is %s)", sk_phase_name(r->phase));
+  if (!r->outputs || json_object_size(r->outputs) == 0)
+    return sk_buf_puts(b, "(it has none)");
+  sk_buf_t names;
+  sk_buf_init(&names, HAS_LIST_MAX);
   const char *k;
   json_t *v;
-  bool first = true;
+  bool cut = false;
   json_object_foreach(r->outputs, k, v) {
-    if (used >= HAS_LIST_MAX) {
-      used += (size_t)snprintf(b + used, used < blen ? blen - used : 0, ", ...");
+    if (sk_buf_printf(&names, "%s%s", names.len ? ", " : "", k) < 0) {
+      cut = true;
       break;
     }
-    used += (size_t)snprintf(b + used, used < blen ? blen - used : 0, "%s%s", first ? "" : ", ",
-                             k);
-    first = false;
   }
-  if (used < blen)
-    snprintf(b + used, blen - used, ")");
+  int rc = sk_buf_printf(b, "(it has: %s%s)", names.data ? names.data : "", cut ? ", ..." : "");
+  sk_buf_release(&names);
+  return rc;
 }
 
 static int no_output(const sk_ref_t *ref, const sk_step_status_t *r, char *err, size_t errlen) {
-  char has[HAS_LIST_MAX + 64];
-  describe_outputs(r, has, sizeof(has));
-  return fail(err, errlen, SK_ENOENT, "steps.%.*s.outputs.%.*s: step %s has no output \"%.*s\" %s",
-              (int)ref->alen, ref->a, (int)ref->blen, ref->b, r->name, (int)ref->blen, ref->b,
-              has);
+  sk_buf_t has;
+  sk_buf_init(&has, HAS_LIST_MAX + 64);
+  if (describe_outputs(r, &has) == SK_ENOMEM) {
+    sk_buf_release(&has);
+    return SK_ENOMEM;
+  }
+  fail(err, errlen, SK_ENOENT, "steps.%.*s.outputs.%.*s: step %s has no output \"%.*s\" %s",
+       (int)ref->alen, ref->a, (int)ref->blen, ref->b, r->name, (int)ref->blen, ref->b,
+       has.data ? has.data : "");
+  sk_buf_release(&has);
+  return SK_ENOENT;
 }
 
 static json_t *output_of(const sk_step_status_t *r, const sk_ref_t *ref) {
