@@ -223,17 +223,23 @@ static int parse_lines(const char *data, size_t len, json_t **out, char *err, si
   return 0;
 }
 
+int sk_outputs_check_size(size_t len, char *err, size_t errlen) {
+  if (len <= SK_OUTPUTS_MAX_BYTES)
+    return 0;
+  snprintf(err, errlen,
+           "outputs file is %zu bytes, over the %d-byte limit (a Pod's termination message "
+           "is capped the same way); pass large artifacts as files or URIs",
+           len, SK_OUTPUTS_MAX_BYTES);
+  return SK_ETOOBIG;
+}
+
 int sk_outputs_parse(const char *data, size_t len, json_t **out, char *err, size_t errlen) {
   *out = NULL;
   if (errlen)
     err[0] = '\0';
-  if (len > SK_OUTPUTS_MAX_BYTES) {
-    snprintf(err, errlen,
-             "outputs file is %zu bytes, over the %d-byte limit (a Pod's termination message "
-             "is capped the same way); pass large artifacts as files or URIs",
-             len, SK_OUTPUTS_MAX_BYTES);
-    return SK_ETOOBIG;
-  }
+  int rc = sk_outputs_check_size(len, err, errlen);
+  if (rc < 0)
+    return rc;
   size_t i = 0;
   while (i < len && is_space(data[i]))
     i++;

@@ -44,4 +44,9 @@
  */
 int sk_outputs_parse(const char *data, size_t len, json_t **out, char *err, size_t errlen);
 
+/* The size check alone, for a caller that knows the size before reading
+ * (a file's st_size): SK_ETOOBIG with the message above when len is over
+ * SK_OUTPUTS_MAX_BYTES, else 0. */
+int sk_outputs_check_size(size_t len, char *err, size_t errlen);
+
 #endif

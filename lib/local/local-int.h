@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <uv.h>
 
 #include "engine/engine.h"
@@ -68,6 +69,21 @@ void sk__proc_kill(sk__proc_t *p, int64_t grace_ms);
 /* Frees the proc. Before on_exit it first kills the process group with
  * SIGKILL. Handles close asynchronously: run the loop afterwards. */
 void sk__proc_destroy(sk__proc_t *p);
+
+/* ---- a pod step's process (podenv.c) ---- */
+
+/* Expands Kubernetes `$(NAME)` references in s from vars ("NAME=VALUE",
+ * the last definition of a name winning), appending to out: unknown names
+ * stay as written, `$$` becomes `$`. */
+int sk__expand_k8s(const char *s, char *const *vars, size_t n, sk_buf_t *out);
+/* Builds the argv (command + args) and the environment (parent_env, then
+ * skein_vars, then the pod's env values; all NULL-terminated "NAME=VALUE")
+ * of a pod body, expanding `$(NAME)` as a kubelet does. Returns SK_EINVAL
+ * with a message for a body that cannot run locally (no command, a
+ * valueFrom, a value that is not a string). Free both with sk__strv_free. */
+int sk__pod_process(json_t *pod, char *const *parent_env, char *const *skein_vars,
+                    char ***argv_out, char ***env_out, char *err, size_t errlen);
+void sk__strv_free(char **v);
 
 /* ---- the run directory (store.c) ---- */
 
@@ -143,5 +159,94 @@ int sk__render_transition(int64_t at_ms, const char *instance, sk_phase_t phase,
  * duration, run directory. */
 int sk__render_summary(const sk_workflow_t *wf, const sk_wf_status_t *st, int64_t now_ms,
                        const sk__render_opts_t *o, sk_buf_t *out);
+
+/* ---- showing the progress (progress.c) ---- */
+
+typedef struct sk__progress {
+  FILE *fp;              /* the progress stream: stdout, or stderr with -o json */
+  bool live;             /* a terminal: draw the tree in place */
+  bool color;            /* live and NO_COLOR is not set */
+  const sk_workflow_t *wf; /* borrowed, for the tree */
+  const sk_wf_status_t *st;
+  uv_loop_t *loop;
+  uv_timer_t timer;      /* redraw tick (live only) */
+  bool timer_open;
+  bool dirty;            /* something changed since the last draw */
+  int lines_drawn;       /* tree lines on screen below the cursor's line */
+  int64_t last_draw_ms;  /* monotonic */
+} sk__progress_t;
+
+/* Decides live or plain from fp (isatty, TERM, NO_COLOR) and starts the
+ * redraw tick when live (the tick does not keep the loop alive). */
+void sk__progress_init(sk__progress_t *p, uv_loop_t *loop, FILE *fp, const sk_workflow_t *wf,
+                       const sk_wf_status_t *st);
+/* Removes the tree and closes the tick's handle (run the loop after). */
+void sk__progress_close(sk__progress_t *p);
+/* A line of skeinctl's own (a newline is added), above the tree. */
+void sk__progress_note(sk__progress_t *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* A line of a step's output, shown as "[instance] line". */
+void sk__progress_line(sk__progress_t *p, const char *instance, const char *line, size_t len);
+/* Reports a plan's phase changes: one line each when plain, a redraw when
+ * live. */
+void sk__progress_transitions(sk__progress_t *p, const sk_engine_out_t *out);
+/* The final table (see sk__render_summary). */
+void sk__progress_summary(sk__progress_t *p, const char *run_dir);
+
+/* ---- the runner: one run on one loop (run.c sets up, drive.c drives) ---- */
+
+/* One attempt whose process is alive. */
+typedef struct sk__attempt {
+  struct sk__runner *r;
+  char *instance;
+  int attempt;
+  sk__proc_t *proc;
+  char *outputs_path;
+  struct sk__attempt *next;
+} sk__attempt_t;
+
+/* An observation waiting for the next plan (owns its strings and JSON). */
+typedef struct sk__pending_obs {
+  sk_obs_kind_t kind;
+  char *instance;
+  int attempt;
+  int64_t at_ms;
+  char *message;
+  json_t *outputs;
+  json_t *ref;
+} sk__pending_obs_t;
+
+typedef struct sk__runner {
+  uv_loop_t loop;
+  sk_workflow_t *wf;
+  sk_wf_status_t st;
+  sk__store_t store;
+  const char *run_dir_shown; /* the run directory as the user would type it */
+  char *invocation_dir;      /* where skeinctl was started (absolute) */
+  FILE *progress_fp;
+  sk__progress_t progress;
+  sk__attempt_t *attempts;   /* live processes */
+  size_t nlive;
+  sk__pending_obs_t *obs;
+  size_t nobs;
+  size_t obs_cap;
+  uv_timer_t plan_timer;     /* a plan soon (coalesces many events into one plan) */
+  uv_timer_t wake_timer;     /* the engine's wake_at_ms */
+  uv_signal_t sig_int;
+  uv_signal_t sig_term;
+  sk_shutdown_t shutdown;
+  int signals;               /* SIGINT/SIGTERM received */
+  bool finished;             /* the workflow phase is final */
+  bool closing;              /* handles are being closed: the loop is ending */
+  int fatal;                 /* a negative SK_E* when the runtime itself broke */
+  bool status_warned;        /* a failed status.json write was reported */
+} sk__runner_t;
+
+/* Runs the loop until the workflow is final and every process is gone.
+ * r->wf, r->st (fresh or prepared for resume), r->store and
+ * r->progress_fp are set. Returns 0, or r->fatal. */
+int sk__drive(sk__runner_t *r);
+/* Writes status.json now (warning once on failure). */
+void sk__save_status(sk__runner_t *r);
 
 #endif

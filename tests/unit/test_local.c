@@ -540,6 +540,102 @@ TEST(proc_long_lines_are_cut) {
   CHECK_INT(uv_loop_close(&loop), 0);
 }
 
+/* ---- a pod's process ---- */
+
+static char *expand(const char *s, char *const *vars, size_t n) {
+  sk_buf_t b;
+  sk_buf_init(&b, 4096);
+  sk_buf_puts(&b, "");
+  sk__expand_k8s(s, vars, n, &b);
+  return sk_buf_steal(&b);
+}
+
+#define CHECK_EXPAND(s, want)                                                              \
+  do {                                                                                     \
+    char *got_ = expand((s), vars, sizeof(vars) / sizeof(vars[0]));                        \
+    CHECK_STR(got_, want);                                                                 \
+    free(got_);                                                                            \
+  } while (0)
+
+TEST(expand_k8s) {
+  char *vars[] = {"A=1", "B=two", "A=3"};
+  CHECK_EXPAND("plain", "plain");
+  CHECK_EXPAND("$(A)-$(B)", "3-two");
+  CHECK_EXPAND("$(C) stays", "$(C) stays");
+  CHECK_EXPAND("$$(A) is escaped", "$(A) is escaped");
+  CHECK_EXPAND("$HOME and $ alone, $(unclosed", "$HOME and $ alone, $(unclosed");
+  CHECK_EXPAND("$()", "$()");
+  CHECK_EXPAND("cost: $$5", "cost: $5");
+}
+
+static const char *env_get(char **env, const char *name) {
+  size_t n = strlen(name);
+  for (char **p = env; p && *p; p++)
+    if (strncmp(*p, name, n) == 0 && (*p)[n] == '=')
+      return *p + n + 1;
+  return NULL;
+}
+
+static int env_count(char **env, const char *name) {
+  size_t n = strlen(name);
+  int c = 0;
+  for (char **p = env; p && *p; p++)
+    c += strncmp(*p, name, n) == 0 && (*p)[n] == '=';
+  return c;
+}
+
+TEST(pod_process) {
+  json_error_t jerr;
+  json_t *pod = json_loads(
+      "{\"image\": \"python:3\", \"command\": [\"python3\", \"-c\"],"
+      " \"args\": [\"print(1)\", \"--out=$(SKEIN_RUN_DIR)/x\", \"$(MODE)\", \"$$(MODE)\"],"
+      " \"env\": [{\"name\": \"MODE\", \"value\": \"fast-$(HOME)\"},"
+      "          {\"name\": \"HOME\", \"value\": \"/h\"},"
+      "          {\"name\": \"LATE\", \"value\": \"$(HOME)\"},"
+      "          {\"name\": \"EMPTY\"}]}",
+      0, &jerr);
+  REQUIRE(pod != NULL);
+  char *parent[] = {"PATH=/bin", "HOME=/root", "SKEIN_RUN_DIR=/stale", NULL};
+  char *skein[] = {"SKEIN_RUN_DIR=/runs/r1", "SKEIN_STEP=train-0", NULL};
+  char **argv = NULL, **env = NULL;
+  char err[256];
+  CHECK_INT(sk__pod_process(pod, parent, skein, &argv, &env, err, sizeof(err)), 0);
+  REQUIRE(argv && env);
+  CHECK_STR(argv[0], "python3");
+  CHECK_STR(argv[1], "-c");
+  CHECK_STR(argv[2], "print(1)");
+  CHECK_STR(argv[3], "--out=/runs/r1/x");
+  /* MODE was defined before HOME, so $(HOME) in it stayed as written. */
+  CHECK_STR(argv[4], "fast-$(HOME)");
+  CHECK_STR(argv[5], "$(MODE)");
+  CHECK(argv[6] == NULL);
+  CHECK_STR(env_get(env, "PATH"), "/bin");
+  CHECK_STR(env_get(env, "HOME"), "/h");
+  CHECK_INT(env_count(env, "HOME"), 1);
+  CHECK_STR(env_get(env, "SKEIN_RUN_DIR"), "/runs/r1");
+  CHECK_INT(env_count(env, "SKEIN_RUN_DIR"), 1);
+  CHECK_STR(env_get(env, "LATE"), "/h");
+  CHECK_STR(env_get(env, "EMPTY"), "");
+  sk__strv_free(argv);
+  sk__strv_free(env);
+  json_decref(pod);
+
+  pod = json_pack("{s:[s]}", "args", "x");
+  CHECK_INT(sk__pod_process(pod, parent, skein, &argv, &env, err, sizeof(err)), SK_EINVAL);
+  CHECK_STR(err, "pod.command is missing: locally there is no image entrypoint");
+  CHECK(argv == NULL && env == NULL);
+  json_decref(pod);
+  pod = json_pack("{s:[s], s:[{s:s, s:{}}]}", "command", "x", "env", "name", "TOKEN",
+                  "valueFrom");
+  CHECK_INT(sk__pod_process(pod, parent, skein, &argv, &env, err, sizeof(err)), SK_EINVAL);
+  CHECK_STR(err, "pod.env[0] (TOKEN) uses valueFrom, which needs a cluster");
+  json_decref(pod);
+  pod = json_pack("{s:[s, i]}", "command", "x", 3);
+  CHECK_INT(sk__pod_process(pod, parent, skein, &argv, &env, err, sizeof(err)), SK_EINVAL);
+  CHECK_STR(err, "pod.command[1] is not a string");
+  json_decref(pod);
+}
+
 /* ---- rendering ---- */
 
 /* A workflow model with just what the renderer looks at. */
@@ -734,6 +830,8 @@ int main(void) {
   RUN(proc_kill_escalates_to_sigkill);
   RUN(proc_leftovers_die_with_the_main_process);
   RUN(proc_long_lines_are_cut);
+  RUN(expand_k8s);
+  RUN(pod_process);
   RUN(render_tree);
   RUN(render_transition);
   RUN(render_summary);

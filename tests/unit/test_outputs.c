@@ -126,6 +126,10 @@ TEST(size_cap) {
                  "termination message is capped the same way); pass large artifacts as files "
                  "or URIs");
   free(got);
+  char err[300];
+  CHECK_INT(sk_outputs_check_size(4096, err, sizeof(err)), 0);
+  CHECK_INT(sk_outputs_check_size(1 << 20, err, sizeof(err)), SK_ETOOBIG);
+  CHECK(strncmp(err, "outputs file is 1048576 bytes, over the 4096-byte limit", 55) == 0);
 }
 
 int main(void) {
