@@ -30,6 +30,10 @@
 #define SK_YAML_MAX_BYTES (3u * 1024 * 1024) /* the apiserver's request cap */
 #define SK_YAML_MAX_NODES 100000
 #define SK_YAML_MAX_DEPTH 128
+/* All the documents of one stream together, counting alias expansions: a
+ * stream of many small documents, each just under the per-document cap
+ * through aliases, must not add up to unbounded memory either. */
+#define SK_YAML_MAX_STREAM_NODES (10 * SK_YAML_MAX_NODES)
 
 /* One document: its JSON tree and the position of each node, by path. */
 typedef struct sk_yaml_doc sk_yaml_doc_t;
