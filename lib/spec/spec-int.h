@@ -103,7 +103,9 @@ const char *sk__get_enum(sk__vctx_t *c, const char *base, json_t *obj, const cha
 /* A list of strings (each checked; SK__NONEMPTY applies to the list). */
 json_t *sk__get_str_list(sk__vctx_t *c, const char *base, json_t *obj, const char *key,
                          unsigned flags);
-/* A map of strings to strings (labels, annotations, trigger params). */
+/* A map of strings to strings (labels, annotations, trigger params). The
+ * map is returned when it is an object even if some values are not
+ * strings (those were reported), so that its keys can still be checked. */
 json_t *sk__get_str_map(sk__vctx_t *c, const char *base, json_t *obj, const char *key,
                         unsigned flags);
 /* Checks that v (at path) is an object with only known members. */

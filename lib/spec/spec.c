@@ -98,7 +98,7 @@ static void check_labels(sk__vctx_t *c, json_t *meta) {
                  "ends with a letter or digit",
                  sk__show(shown, sizeof(shown), k));
     const char *s = json_string_value(v);
-    if (!label_name_ok(s, strlen(s), true))
+    if (s && !label_name_ok(s, strlen(s), true))
       sk__report(c, path,
                  "invalid label value \"%s\": expected at most 63 letters, digits, '-', '_' or "
                  "'.', starting and ending with a letter or digit (or empty)",
@@ -155,6 +155,8 @@ static void check_metadata(sk__vctx_t *c, json_t *root, doc_kind_t kind) {
                sk__show(shown, sizeof(shown), ns));
   check_labels(c, meta);
   sk__get_str_map(c, "metadata", meta, "annotations", 0);
+  /* The model keeps the uid; the other server-set fields are only carried. */
+  sk__get_str(c, "metadata", meta, "uid", 0);
 }
 
 /* Checks apiVersion, kind and the top-level fields; returns the kind to

@@ -433,7 +433,6 @@ json_t *sk__get_str_map(sk__vctx_t *c, const char *base, json_t *obj, const char
     return NULL;
   char path[SK__PATH_MAX];
   sk__path_key(path, base, key);
-  bool ok = true;
   const char *k;
   json_t *v;
   json_object_foreach(map, k, v) {
@@ -441,10 +440,9 @@ json_t *sk__get_str_map(sk__vctx_t *c, const char *base, json_t *obj, const char
       char sub[SK__PATH_MAX];
       sk__path_key(sub, path, k);
       sk__type_error(c, sub, v, "a string");
-      ok = false;
     }
   }
-  return ok ? map : NULL;
+  return map;
 }
 
 bool sk__is_ident(const char *s) {

@@ -465,8 +465,8 @@ static void check_analysis(sk__vctx_t *c, const char *base, json_t *v) {
   char path[SK__PATH_MAX];
   sk__path_key(path, base, "analysis");
   sk__get_int(c, path, an, "intervalSeconds", 0, 1, SK_SPEC_MAX_SECONDS, NULL);
-  sk__get_int(c, path, an, "failureLimit", 0, 0, INT32_MAX, NULL);
-  sk__get_int(c, path, an, "inconclusiveLimit", 0, 0, INT32_MAX, NULL);
+  sk__get_int(c, path, an, "failureLimit", 0, 0, INT64_MAX, NULL);
+  sk__get_int(c, path, an, "inconclusiveLimit", 0, 0, INT64_MAX, NULL);
   json_t *prom = sk__get_obj(c, path, an, "prometheus", SK__REQ, k_prometheus_fields);
   char ppath[SK__PATH_MAX];
   sk__path_key(ppath, path, "prometheus");

@@ -148,16 +148,21 @@ static int visit(void *ud, const sk_ref_t *ref, size_t offset) {
     break;
   case SK_REF_WORKFLOW:
     break;
-  case SK_REF_ITEM:
+  case SK_REF_ITEM: {
+    char shown[SK__SHOW_BUF];
+    snprintf(shown, sizeof(shown), "item%s%.*s", ref->alen ? "." : "",
+             ref->alen > 60 ? 60 : (int)ref->alen, ref->a);
     if (r->in_for_each)
       sk__report(r->c, r->path,
-                 "{{item}} cannot be used in forEach itself: it stands for each of the items "
-                 "forEach gives");
+                 "{{%s}} cannot be used in forEach itself: item stands for each of the items "
+                 "forEach gives",
+                 shown);
     else if (!r->item_ok)
       sk__report(r->c, r->path,
-                 "{{item}} is only defined in a step with forEach, and step %s has none",
+                 "{{%s}} is only defined in a step with forEach, and step %s has none", shown,
                  step_name(r));
     break;
+  }
   }
   return 0;
 }

@@ -267,6 +267,7 @@ static void check_schedule(sk__vctx_t *c, const char *base, json_t *tr) {
 
 static void check_trigger_params(sk__vctx_t *c, const char *base, json_t *tr,
                                  const char **params, size_t nparams, bool known) {
+  /* Keys are checked even when a value is wrong, so both are reported. */
   json_t *map = sk__get_str_map(c, base, tr, "params", 0);
   if (!map || !known)
     return;

@@ -45,7 +45,7 @@ static void check_param_string(sk__vctx_t *c, const char *base, json_t *p, const
       snprintf(text, sizeof(text), "%s", json_is_true(v) ? "true" : "false");
     sk__report(c, path,
                "expected a string, got the %s %s: quote it (\"%s\"), because the Kubernetes CRD "
-               "types param values as strings",
+               "types params as strings",
                json_is_boolean(v) ? "boolean" : "number", text, text);
     return;
   }
@@ -213,13 +213,14 @@ static void check_for_each(sk__vctx_t *c, const char *base, json_t *step, bool *
   if (json_is_array(list)) {
     check_items(c, path, list, false);
   } else if (list) {
-    sk__report(c, path, "forEach holds JSON %s, not a list: expected a list, a string holding a "
-               "JSON list such as '[\"a\", \"b\"]', or a string with a placeholder that gives "
-               "one, such as \"{{params.items}}\"", sk__type_name(list));
+    sk__report(c, path, "forEach string is JSON but not a list (it is %s): expected a list, a "
+               "string holding a JSON list such as '[\"a\", \"b\"]', or a string with a "
+               "placeholder that gives one, such as \"{{params.items}}\"",
+               sk__type_name(list));
   } else {
     char shown[SK__SHOW_BUF];
     sk__report(c, path,
-               "forEach string \"%s\" is neither a JSON list (%s at column %d) nor has a "
+               "forEach string \"%s\" is not a JSON list (%s at column %d) and has no "
                "placeholder: expected a list, a string holding a JSON list such as "
                "'[\"a\", \"b\"]', or a string with a placeholder that gives one, such as "
                "\"{{params.items}}\"",
