@@ -18,6 +18,12 @@
 
 /* Past this many problems the rest of the file is not worth reading. */
 #define MAX_ERRORS 100
+/* Values reached through aliases share their scalars, but jansson gives
+ * every object its own copy of each key, so a long key under an anchor
+ * aliased many times would cost its length each time, within the node cap.
+ * The bytes of keys copied by aliases and merge keys in a stream are capped
+ * instead. */
+#define MAX_COPIED_KEY_BYTES (4 * (size_t)SK_YAML_MAX_BYTES)
 
 typedef enum { KEY_NORMAL, KEY_MERGE, KEY_DISCARD } key_mode_t;
 
@@ -56,6 +62,7 @@ struct sk__yaml_builder {
   int nerrors;
   int doc_counter;          /* every document of the stream, empty or not */
   size_t stream_nodes;
+  size_t copied_key_bytes;  /* in the stream, through aliases and merge keys */
   sk_yaml_doc_t *doc;       /* the document being built */
   size_t nodes;             /* in doc, counting alias expansions */
   frame_t frames[SK_YAML_MAX_DEPTH];
@@ -167,6 +174,19 @@ static int count_nodes(sk__yaml_builder_t *b, size_t n, uint32_t entry, int line
   }
   b->nodes += n;
   b->stream_nodes += n;
+  return 0;
+}
+
+/* Charges bytes of keys copied through an alias or merge key. */
+static int count_key_bytes(sk__yaml_builder_t *b, size_t n, uint32_t entry, int line, int col) {
+  if (n > MAX_COPIED_KEY_BYTES - b->copied_key_bytes) {
+    problem(b, entry, line, col,
+            "aliases and merge keys would copy more than %zu MiB of mapping keys "
+            "(long keys under an anchor used many times?)",
+            MAX_COPIED_KEY_BYTES >> 20);
+    return SK_ETOOBIG;
+  }
+  b->copied_key_bytes += n;
   return 0;
 }
 
@@ -526,13 +546,16 @@ static int on_alias(sk__yaml_builder_t *b, const yaml_event_t *ev) {
   uint32_t n = a->is_scalar ? 1 : b->doc->pos[a->entry].end - a->entry;
   if ((rc = count_nodes(b, n - 1, entry, line, col)) < 0)
     return rc;
+  /* Copy the entries first: they tell how many key bytes the JSON copy
+   * would allocate, before it does. */
+  size_t keybytes = 0;
+  if (!a->is_scalar && (rc = sk__yaml_doc_copy_subtree(b->doc, a->entry, entry, &keybytes)) < 0)
+    return rc;
+  if ((rc = count_key_bytes(b, keybytes, entry, line, col)) < 0)
+    return rc;
   json_t *v = copy_tree(a->value);
   if (!v)
     return SK_ENOMEM;
-  if (!a->is_scalar && (rc = sk__yaml_doc_copy_subtree(b->doc, a->entry, entry)) < 0) {
-    json_decref(v);
-    return rc;
-  }
   return place(b, v, entry, a->height, -1);
 }
 
@@ -589,9 +612,12 @@ static int merge_one(sk__yaml_builder_t *b, frame_t *f, json_t *src, uint32_t se
     if (json_object_setn_nocheck(f->value, e.key, e.keylen, v) < 0)
       return SK_ENOMEM;
     uint32_t ne;
+    size_t keybytes = e.keylen;
     int rc = sk__yaml_doc_add_pos(doc, f->entry, e.key, e.keylen, 0, e.line, e.col, &ne);
     if (rc == 0)
-      rc = sk__yaml_doc_copy_subtree(doc, j, ne);
+      rc = sk__yaml_doc_copy_subtree(doc, j, ne, &keybytes);
+    if (rc == 0)
+      rc = count_key_bytes(b, keybytes, ne, e.line, e.col);
     if (rc < 0)
       return rc;
   }

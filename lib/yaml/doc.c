@@ -127,7 +127,8 @@ int sk__yaml_doc_add_pos(sk_yaml_doc_t *doc, uint32_t parent, const char *key, s
   return 0;
 }
 
-int sk__yaml_doc_copy_subtree(sk_yaml_doc_t *doc, uint32_t src, uint32_t dst) {
+int sk__yaml_doc_copy_subtree(sk_yaml_doc_t *doc, uint32_t src, uint32_t dst,
+                              size_t *keybytes) {
   uint32_t first = src + 1, last = doc->pos[src].end;
   size_t n = last - first;
   int rc = reserve(doc, n);
@@ -140,6 +141,7 @@ int sk__yaml_doc_copy_subtree(sk_yaml_doc_t *doc, uint32_t src, uint32_t dst) {
     sk__yaml_pos_t e = doc->pos[k];
     e.parent = e.parent == src ? dst : base + (e.parent - first);
     e.end = base + (e.end - first);
+    *keybytes += e.keylen;
     doc->pos[doc->npos++] = e;
   }
   doc->pos[dst].end = (uint32_t)doc->npos;

@@ -74,8 +74,10 @@ const char *sk__yaml_doc_intern(sk_yaml_doc_t *doc, const char *s, size_t len);
 int sk__yaml_doc_add_pos(sk_yaml_doc_t *doc, uint32_t parent, const char *key, size_t keylen,
                          uint32_t index, int line, int col, uint32_t *out);
 /* Appends copies of the descendants of entry src as descendants of entry
- * dst, sharing their keys, and sets dst's end past them. */
-int sk__yaml_doc_copy_subtree(sk_yaml_doc_t *doc, uint32_t src, uint32_t dst);
+ * dst, sharing their keys, and sets dst's end past them. Adds the bytes of
+ * the keys copied to *keybytes. */
+int sk__yaml_doc_copy_subtree(sk_yaml_doc_t *doc, uint32_t src, uint32_t dst,
+                              size_t *keybytes);
 /* Builds the lookup index; call once the document is complete. */
 int sk__yaml_doc_finish(sk_yaml_doc_t *doc);
 /* Writes the path of entry i, in the notation of sk_yaml_doc_pos, into out,

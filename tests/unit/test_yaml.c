@@ -477,7 +477,8 @@ TEST(duplicate_keys) {
 
 TEST(keys) {
   size_t n = 0;
-  sk_yaml_doc_t **docs = parse_ok("1: a\ntrue: b\nnull: c\n~: d\n0x10: e\n\"q\": f\n? k\n: g\n", &n);
+  sk_yaml_doc_t **docs =
+      parse_ok("1: a\ntrue: b\nnull: c\n~: d\n0x10: e\n\"q\": f\n? k\n: g\n", &n);
   REQUIRE(docs && n == 1);
   json_t *r = sk_yaml_doc_root(docs[0]);
   const char *want[][2] = {{"1", "a"}, {"true", "b"}, {"null", "c"}, {"~", "d"},
@@ -492,7 +493,8 @@ TEST(keys) {
   const char *text = "a: 1\n? [x, y]\n: v\n{p: 1}: w\nb: 2\n\"n\\0ul\": 3\n";
   parse_bad(text, strlen(text), SK_EPARSE, &d);
   CHECK_INT(d.len, 3);
-  CHECK_DIAG(&d, 0, 2, 3, "mapping keys must be scalars (strings, numbers, booleans), not a sequence");
+  CHECK_DIAG(&d, 0, 2, 3,
+             "mapping keys must be scalars (strings, numbers, booleans), not a sequence");
   CHECK_DIAG(&d, 1, 4, 1, "not a mapping");
   CHECK_DIAG(&d, 2, 6, 1, "mapping key \"n\\x00ul\" contains a NUL character");
   sk_diags_release(&d);
@@ -647,6 +649,24 @@ TEST(billion_laughs) {
   parse_bad(s.data, s.len, SK_ETOOBIG, &d);
   /* 90122 entries per document: the twelfth crosses 1000000 at its d[6]. */
   CHECK_DIAG(&d, 0, 71, 32, "the stream has more than 1000000 nodes");
+  sk_diags_release(&d);
+  sk_buf_release(&s);
+
+  /* A long key under an anchor: few nodes, but jansson copies each key per
+   * copy of its object, so the bytes of copied keys are capped too. */
+  sk_buf_init(&s, SK_YAML_MAX_BYTES);
+  sk_buf_puts(&s, "a: &a\n  ? ");
+  for (int i = 0; i < 100000; i++)
+    sk_buf_putc(&s, 'k');
+  sk_buf_puts(&s, "\n  : 1\nb: [");
+  for (int i = 0; i < 200; i++)
+    sk_buf_puts(&s, "*a, ");
+  sk_buf_puts(&s, "]\n");
+  sk_diags_init(&d);
+  parse_bad(s.data, s.len, SK_ETOOBIG, &d);
+  /* 125 copies of 100000 bytes fit in 12 MiB; the 126th does not. */
+  CHECK_DIAG(&d, 0, 4, 5 + 4 * 125, "would copy more than 12 MiB of mapping keys");
+  CHECK_STR(d.items[0].path, "b[125]");
   sk_diags_release(&d);
   sk_buf_release(&s);
 }
