@@ -222,6 +222,10 @@ static doc_kind_t check_doc(sk__vctx_t *c, json_t *root, doc_kind_t want) {
     sk__report(c, "kind", "expected a %s here, got a %s",
                want == KIND_WORKFLOW ? "Workflow" : "WorkflowTemplate",
                k == KIND_WORKFLOW ? "Workflow" : "WorkflowTemplate");
+  /* Without a usable kind, the caller's expectation says what the rest of
+   * the document should be, so its other problems are still found. */
+  if (k == KIND_UNKNOWN)
+    k = want;
   check_metadata(c, root, k);
   if (k == KIND_WORKFLOW)
     check_workflow_spec(c, root);

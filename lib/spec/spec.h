@@ -7,6 +7,18 @@
  * each with its field path and source position. The step kinds' bodies
  * (pod, vertex, sagemaker, resource, rollout) are validated for shape and
  * kept as JSON, because executors pass most of them through.
+ *
+ * docs/workflow-reference.md lists every field, its type, default and
+ * range, exactly as the validator accepts them.
+ *
+ * Diagnostics: the path of a problem is the field it is about, also when
+ * that field is missing ("spec.steps[0].pod.image: required field is
+ * missing", positioned at the nearest field that exists); a problem of a
+ * whole object (a step with no kind, a dependency cycle) is reported at
+ * the object (or its dependsOn). A null value counts as absent, as in
+ * Kubernetes. A dependency cycle reads in the depends-on direction:
+ * "dependency cycle: a -> c -> b -> a" means a depends on c, c on b, b on
+ * a; one is reported per strongly connected group of steps.
  */
 #ifndef SK_SPEC_SPEC_H
 #define SK_SPEC_SPEC_H
@@ -56,6 +68,11 @@ typedef struct sk_param {
   char *description;  /* may be NULL */
 } sk_param_t;
 
+/* A step's retry when neither the step nor spec.defaults sets one:
+ * {limit 0, backoff_seconds 0, factor 2, max_seconds 0}. Each field is
+ * taken from the step's retry when it sets it, else from
+ * spec.defaults.retry, else this default. */
+
 typedef struct sk_step {
   char *name;
   bool is_finally;       /* from spec.finally */
@@ -83,7 +100,8 @@ typedef struct sk_workflow {
   int64_t active_deadline_seconds; /* 0 = none */
   int parallelism;       /* 0 = unlimited */
   int64_t ttl_seconds_after_finished; /* -1 = keep */
-  char *pod_gc;          /* Never | OnPodSuccess | OnWorkflowSuccess | OnWorkflowCompletion */
+  char *pod_gc;          /* Never | OnPodSuccess | OnWorkflowSuccess | OnWorkflowCompletion;
+                            "Never" when absent */
   char *shutdown;        /* spec.shutdown: NULL, "Stop" or "Terminate" */
   sk_step_t *steps;      /* spec.steps followed by spec.finally */
   size_t nsteps;         /* all of them */
@@ -96,10 +114,13 @@ typedef struct sk_trigger {
 } sk_trigger_t;
 
 typedef struct sk_wftemplate {
-  json_t *object;
+  json_t *object;        /* the whole resource as given (own reference, a copy) */
   char *name;
-  char *ns;
-  sk_workflow_t *workflow; /* spec.workflow, validated as a Workflow spec */
+  char *ns;              /* "default" when absent */
+  /* The Workflow a trigger creates: object is {apiVersion, kind: Workflow,
+   * metadata: {generateName: "<name>-", namespace, labels:
+   * {skein.dev/template: <name>}}, spec: <a copy of spec.workflow>}. */
+  sk_workflow_t *workflow;
   sk_trigger_t *triggers;
   size_t ntriggers;
 } sk_wftemplate_t;
@@ -121,15 +142,20 @@ int sk_spec_parse_template(const sk_yaml_doc_t *doc, sk_diags_t *diags, sk_wftem
 int sk_spec_validate(const sk_yaml_doc_t *doc, sk_diags_t *diags);
 
 /* Builds a model straight from a JSON object (no positions), e.g. a
- * Workflow read back from a run directory or the API server. */
+ * Workflow read back from a run directory or the API server. obj is
+ * borrowed: the model keeps its own deep copy (as every parse does), so
+ * setting params or identity never changes the caller's object. source
+ * names the object in diagnostics (may be NULL); they carry no line:col. */
 int sk_spec_workflow_from_json(json_t *obj, const char *source, sk_diags_t *diags,
                                sk_workflow_t **out);
 
 /* Sets the value of parameter name; SK_ENOENT when the workflow declares no
- * such parameter. Also writes it into object's spec.params[].value so that
+ * such parameter, SK_EINVAL when value is NULL or not UTF-8 (nothing is
+ * changed then). Also writes it into object's spec.params[].value so that
  * the stored object records what ran. */
 int sk_workflow_set_param(sk_workflow_t *wf, const char *name, const char *value);
-/* Sets metadata name/uid/namespace on both the model and object. */
+/* Sets metadata name/uid/namespace on both the model and object; a NULL
+ * argument leaves that field as it is (generateName is kept). */
 int sk_workflow_set_identity(sk_workflow_t *wf, const char *name, const char *ns,
                              const char *uid);
 /* The index of the step with that name, or -1. */
