@@ -207,12 +207,14 @@ int sk__pod_process(json_t *pod, char *const *parent_env, char *const *skein_var
   if (rc == 0)
     rc = add_list(&argv, json_object_get(pod, "command"), "command", vars.v, vars.n, err,
                   errlen);
-  if (rc == 0)
-    rc = add_list(&argv, json_object_get(pod, "args"), "args", vars.v, vars.n, err, errlen);
+  /* args alone would be arguments to the image's entrypoint, which a
+   * local process does not have. */
   if (rc == 0 && argv.n == 0) {
     snprintf(err, errlen, "pod.command is missing: locally there is no image entrypoint");
     rc = SK_EINVAL;
   }
+  if (rc == 0)
+    rc = add_list(&argv, json_object_get(pod, "args"), "args", vars.v, vars.n, err, errlen);
   for (char *const *p = parent_env; p && *p && rc == 0; p++)
     if (!overridden(*p, vars.v, vars.n))
       rc = strv_push(&env, strdup(*p));

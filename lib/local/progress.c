@@ -162,7 +162,8 @@ void sk__progress_summary(sk__progress_t *p, const char *run_dir) {
   int cols = 0, rows = 0;
   if (isatty(fileno(p->fp)))
     terminal_size(p, &cols, &rows);
-  sk__render_opts_t o = {.width = cols > 1 ? cols - 1 : 120, .color = p->color,
+  /* A log file gets whole messages; a terminal gets lines that fit. */
+  sk__render_opts_t o = {.width = cols > 1 ? cols - 1 : 0, .color = p->color,
                          .run_dir = run_dir};
   sk_buf_t b;
   sk_buf_init(&b, TREE_MAX);
