@@ -35,7 +35,10 @@
  *
  * forEach is expanded when the parent is ready: a JSON array literal, or a
  * string templated and then parsed as JSON. Not a list, more than
- * SK_SPEC_MAX_FOREACH items, or a parse error → the parent is Failed. The
+ * SK_SPEC_MAX_FOREACH items, an item that is a list or null (the
+ * validator's rule for literal lists), a templating or parse error → the
+ * parent is Failed and no instance is created. Each instance record keeps
+ * its item as compact JSON text. The
  * parent's `instances` is the item count; its phase is the aggregate:
  * Running while any instance is not final, then Failed if any Failed,
  * Cancelled if any Cancelled, Skipped if all Skipped, else Succeeded. An
@@ -59,7 +62,15 @@
  * the model's identity; workflow.phase → for finally steps the phase the
  * main steps ended with (Succeeded, Failed or Cancelled), else "Running";
  * item → the instance's item (a JSON string as its raw text, other values as
- * compact JSON); item.a.b → a nested field of an object item.
+ * compact JSON); item.a.b → a nested field of an object item. Anything
+ * that does not resolve (a missing output, field or parameter value, a
+ * step with no outputs yet) is an error naming what exists, never "".
+ *
+ * Order of one plan: observations (in the given order), shutdown, the
+ * deadline, attempt timeouts, then skips/`when`/forEach/aggregates and
+ * starts until nothing changes. So a report in this plan that ends the last
+ * main step beats a deadline or a Stop seen in the same plan. A plan on a
+ * finished workflow does nothing.
  *
  * Observations. STARTED records the executor's ref; POLL_AT only sets
  * nextPollAt; SUCCEEDED and FAILED end the attempt. Any observation whose
@@ -67,8 +78,10 @@
  * (a late exit after a kill). SUCCEEDED outputs must be an object whose
  * values are strings (numbers and booleans are converted to text); the
  * total of key and value bytes may not pass SK_STATUS_MAX_OUTPUTS, else the
- * attempt fails ("outputs are N bytes, over the 4096-byte limit").
- * finishedAt is the observation's at_ms (now when 0).
+ * attempt fails ("outputs are N bytes, over the 4096-byte limit"; the
+ * same measure as the outputs file cap, so what outputs.c accepts fits).
+ * Empty outputs are stored as none. finishedAt is the observation's at_ms
+ * (now when 0); retryAt counts from now, when the engine learns of it.
  *
  * Retries. After failed attempt n (FAILED, a bad SUCCEEDED, or a timeout):
  * if n <= retry.limit the record goes back to Pending with retryAt = now +
@@ -104,10 +117,11 @@
  * phase, or Failed if a finally step failed (the message then also names
  * it: "finally step notify failed: ..."), and finishedAt = now.
  *
- * Output of a plan: actions (START/KILL, in the order decided), every
- * record phase change in order (transitions), changed (anything in the
- * persisted status differs), and wake_at_ms: the earliest future retryAt,
- * attempt timeout or workflow deadline, 0 when none.
+ * Output of a plan: actions (KILLs first, then STARTs, in the order
+ * decided), every record phase change in order with the message it set
+ * (transitions), changed (anything in the persisted status differs), and
+ * wake_at_ms: the earliest future retryAt, attempt timeout or workflow
+ * deadline (until the main steps end), 0 when none.
  *
  * Messages anywhere are capped at SK_STATUS_MAX_MESSAGE bytes
  * (sk_strdup_capped marks the cut).
