@@ -419,6 +419,7 @@ static void maybe_finish(sk__runner_t *r) {
   uv_close((uv_handle_t *)&r->wake_timer, NULL);
   uv_close((uv_handle_t *)&r->sig_int, NULL);
   uv_close((uv_handle_t *)&r->sig_term, NULL);
+  uv_close((uv_handle_t *)&r->sig_hup, NULL);
   sk__progress_close(&r->progress);
 }
 
@@ -447,10 +448,17 @@ int sk__drive(sk__runner_t *r) {
   uv_timer_init(&r->loop, &r->wake_timer);
   uv_signal_init(&r->loop, &r->sig_int);
   uv_signal_init(&r->loop, &r->sig_term);
+  uv_signal_init(&r->loop, &r->sig_hup);
   r->plan_timer.data = r->wake_timer.data = r;
-  r->sig_int.data = r->sig_term.data = r;
+  r->sig_int.data = r->sig_term.data = r->sig_hup.data = r;
   uv_signal_start(&r->sig_int, on_signal, SIGINT);
   uv_signal_start(&r->sig_term, on_signal, SIGTERM);
+  /* Steps run in their own sessions, so a closed terminal would not reach
+   * them: skeinctl stops them itself, as for Ctrl-C — unless SIGHUP was
+   * ignored on purpose (nohup). */
+  struct sigaction old;
+  if (sigaction(SIGHUP, NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+    uv_signal_start(&r->sig_hup, on_signal, SIGHUP);
   sk__progress_init(&r->progress, &r->loop, r->progress_fp, r->wf, &r->st);
   schedule_plan(r);
   uv_run(&r->loop, UV_RUN_DEFAULT);

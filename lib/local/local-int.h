@@ -234,8 +234,9 @@ typedef struct sk__runner {
   uv_timer_t wake_timer;     /* the engine's wake_at_ms */
   uv_signal_t sig_int;
   uv_signal_t sig_term;
+  uv_signal_t sig_hup;
   sk_shutdown_t shutdown;
-  int signals;               /* SIGINT/SIGTERM received */
+  int signals;               /* SIGINT/SIGTERM/SIGHUP received */
   bool finished;             /* the workflow phase is final */
   bool closing;              /* handles are being closed: the loop is ending */
   int fatal;                 /* a negative SK_E* when the runtime itself broke */

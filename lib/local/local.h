@@ -22,7 +22,7 @@
  *
  * Exit codes, as `skeinctl` returns them: 0 the workflow Succeeded; 1 it
  * Failed (or, for validate, a file is invalid); 2 invalid input, usage or
- * I/O errors (nothing ran); 130 it was Cancelled by SIGINT/SIGTERM.
+ * I/O errors (nothing ran); 130 it was Cancelled by SIGINT, SIGTERM or SIGHUP.
  */
 #ifndef SK_LOCAL_LOCAL_H
 #define SK_LOCAL_LOCAL_H

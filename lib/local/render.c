@@ -299,16 +299,12 @@ int sk__render_summary(const sk_workflow_t *wf, const sk_wf_status_t *st, int64_
                        const sk__render_opts_t *o, sk_buf_t *out) {
   size_t width = o->width > 0 ? (size_t)o->width : SIZE_MAX;
   size_t name_col = 4; /* "STEP" */
-  bool any_finally = false;
   for (size_t i = 0; i < st->nsteps; i++) {
     const sk_step_status_t *r = &st->steps[i];
-    bool fin = is_finally(wf, r);
-    any_finally |= fin;
-    size_t w = depth(r) + (fin ? 2 : 0) + strlen(r->name);
+    size_t w = depth(r) + (is_finally(wf, r) ? 2 : 0) + strlen(r->name);
     if (w > name_col)
       name_col = w;
   }
-  (void)any_finally;
   /* STEP, PHASE, ATTEMPTS (8), DURATION (8), then OUTPUTS gets the rest. */
   size_t fixed = name_col + 2 + PHASE_COL + 2 + 8 + 2 + 8 + 2;
   size_t out_cols = width == SIZE_MAX ? CELL_MAX : (width > fixed ? width - fixed : 0);
