@@ -148,8 +148,11 @@ void sk__progress_transitions(sk__progress_t *p, const sk_engine_out_t *out) {
     const sk_transition_t *tr = &out->transitions[i];
     const sk_step_status_t *r = sk_wf_status_find(p->st, tr->instance);
     sk_buf_reset(&b);
-    if (sk__render_transition(now, tr->instance, tr->to, r ? r->attempt : 0,
-                              r ? r->message : NULL, &b) == 0)
+    /* The transition's own message: a record may change twice in a plan
+     * (a failed attempt retried at once), and its last message is not the
+     * one the first change set. */
+    if (sk__render_transition(now, tr->instance, tr->to, r ? r->attempt : 0, tr->message,
+                              &b) == 0)
       write_out(p, b.data, b.len);
   }
   fflush(p->fp);
