@@ -186,8 +186,13 @@ static int setup_new(sk__runner_t *r, const sk_local_opts_t *opts, char **shown)
   }
   sk_yaml_doc_t *doc = NULL;
   rc = find_workflow(docs, ndocs, opts->file, &doc);
-  if (rc < 0)
+  if (rc < 0) {
+    /* A misspelt kind is the likely reason: say what validate would. */
+    for (size_t i = 0; i < ndocs; i++)
+      sk_spec_validate(docs[i], &diags);
+    print_diags(&diags);
     goto fail;
+  }
   rc = sk_spec_parse_workflow(doc, &diags, &r->wf);
   if (rc < 0 || diags.len > 0) {
     print_diags(&diags);
