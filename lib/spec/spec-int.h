@@ -40,10 +40,15 @@ typedef struct sk__vctx {
   sk_diags_t *diags;
   const char *file;
   size_t nerr; /* problems reported so far */
+  size_t nsuggest; /* suggestions looked for among step and param names */
   int rc;      /* SK_ENOMEM when a diagnostic could not be stored */
 } sk__vctx_t;
 
 void sk__vctx_init(sk__vctx_t *c, const sk_yaml_doc_t *doc, sk_diags_t *diags);
+
+/* True once the diagnostics list is full: further problems are only
+ * counted, so callers may skip work that only improves a message. */
+bool sk__full(const sk__vctx_t *c);
 
 /* Adds one problem at path, with the position sk_yaml_doc_pos gives. */
 void sk__report(sk__vctx_t *c, const char *path, const char *fmt, ...)
@@ -69,6 +74,14 @@ void sk__type_error(sk__vctx_t *c, const char *path, const json_t *v, const char
  * transpositions count one), or NULL when none is within 2 edits and
  * close enough for its length. NULL entries of cands are skipped. */
 const char *sk__suggest(const char *word, const char *const *cands, size_t n);
+
+/* sk__suggest among a document's own names (steps, params), for at most
+ * SK__MAX_NAME_SUGGESTIONS problems per document and none once the
+ * diagnostics are full: a file with thousands of unknown names must not
+ * cost thousands of comparisons against hundreds of names each. */
+#define SK__MAX_NAME_SUGGESTIONS 100
+const char *sk__suggest_name(sk__vctx_t *c, const char *word, const char *const *cands,
+                             size_t n);
 
 /* Reports every member of obj not in the NULL-terminated list known:
  * `unknown field "x" (did you mean "y"?)` or the list of known fields. */
@@ -122,6 +135,11 @@ bool sk__check_num(sk__vctx_t *c, const char *path, json_t *v, double lo, double
  * a, b or c" (", but this one has a and b"). Returns the count. */
 size_t sk__one_of(sk__vctx_t *c, const char *path, json_t *obj, const char *const *names,
                   const char *who);
+
+/* Duplicate detection in linear time: seen (a JSON object, may be NULL)
+ * maps each name to the index of its first use. Returns that index, or -1
+ * after recording index as the first use of name. */
+long sk__first_use(json_t *seen, const char *name, size_t index);
 
 /* Name rules. */
 bool sk__is_ident(const char *s);              /* [A-Za-z_][A-Za-z0-9_-]* */

@@ -27,7 +27,15 @@ void sk__vctx_init(sk__vctx_t *c, const sk_yaml_doc_t *doc, sk_diags_t *diags) {
   c->file = doc ? sk_yaml_doc_file(doc) : NULL;
 }
 
+bool sk__full(const sk__vctx_t *c) { return c->diags->len >= c->diags->max; }
+
 void sk__report(sk__vctx_t *c, const char *path, const char *fmt, ...) {
+  c->nerr++;
+  if (sk__full(c)) {
+    /* Only counted from here on: skip the position and the formatting. */
+    sk_diags_add(c->diags, NULL, 0, 0, NULL, "%s", "");
+    return;
+  }
   int line = 0, col = 0;
   if (c->doc)
     sk_yaml_doc_pos(c->doc, path ? path : "", &line, &col);
@@ -36,7 +44,6 @@ void sk__report(sk__vctx_t *c, const char *path, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
-  c->nerr++;
   if (sk_diags_add(c->diags, c->file, line, col, path, "%s", msg) < 0)
     c->rc = SK_ENOMEM;
 }
@@ -134,27 +141,63 @@ void sk__type_error(sk__vctx_t *c, const char *path, const json_t *v, const char
 
 static char lower(char ch) { return (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch; }
 
+/* Only distances up to BAND matter for a suggestion, so only the cells
+ * within BAND of the diagonal are computed; the others count as FAR. This
+ * keeps a suggestion cheap even against hundreds of long names. */
+#define BAND 2
+#define FAR 99
+
+typedef size_t dist_table_t[SUGGEST_MAX_LEN + 1][SUGGEST_MAX_LEN + 1];
+
+static size_t cell(dist_table_t d, size_t i, size_t j) {
+  return (i > j ? i - j : j - i) > BAND ? FAR : d[i][j];
+}
+
 /* Optimal string alignment distance, case-insensitive: a swapped pair of
- * letters is one edit, the commonest typo after a wrong case. */
+ * letters is one edit, the commonest typo after a wrong case. Returns FAR
+ * for anything beyond BAND. */
 static size_t distance(const char *a, size_t n, const char *b, size_t m) {
-  size_t d[SUGGEST_MAX_LEN + 1][SUGGEST_MAX_LEN + 1];
-  for (size_t i = 0; i <= n; i++)
+  /* A common prefix or suffix does not change the distance. */
+  while (n > 0 && m > 0 && lower(a[0]) == lower(b[0])) {
+    a++;
+    b++;
+    n--;
+    m--;
+  }
+  while (n > 0 && m > 0 && lower(a[n - 1]) == lower(b[m - 1])) {
+    n--;
+    m--;
+  }
+  if ((n > m ? n - m : m - n) > BAND)
+    return FAR;
+  if (n == 0 || m == 0)
+    return n + m;
+  dist_table_t d;
+  for (size_t i = 0; i <= n && i <= BAND; i++)
     d[i][0] = i;
-  for (size_t j = 0; j <= m; j++)
+  for (size_t j = 0; j <= m && j <= BAND; j++)
     d[0][j] = j;
   for (size_t i = 1; i <= n; i++) {
-    for (size_t j = 1; j <= m; j++) {
+    size_t jlo = i > BAND ? i - BAND : 1;
+    size_t jhi = i + BAND < m ? i + BAND : m;
+    size_t row_min = i <= BAND ? i : FAR;
+    for (size_t j = jlo; j <= jhi; j++) {
       size_t cost = lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1;
-      size_t best = d[i - 1][j] + 1;
-      if (d[i][j - 1] + 1 < best)
-        best = d[i][j - 1] + 1;
-      if (d[i - 1][j - 1] + cost < best)
-        best = d[i - 1][j - 1] + cost;
+      size_t best = cell(d, i - 1, j) + 1;
+      if (cell(d, i, j - 1) + 1 < best)
+        best = cell(d, i, j - 1) + 1;
+      if (cell(d, i - 1, j - 1) + cost < best)
+        best = cell(d, i - 1, j - 1) + cost;
       if (i > 1 && j > 1 && lower(a[i - 1]) == lower(b[j - 2]) &&
-          lower(a[i - 2]) == lower(b[j - 1]) && d[i - 2][j - 2] + 1 < best)
-        best = d[i - 2][j - 2] + 1;
-      d[i][j] = best;
+          lower(a[i - 2]) == lower(b[j - 1]) && cell(d, i - 2, j - 2) + 1 < best)
+        best = cell(d, i - 2, j - 2) + 1;
+      d[i][j] = best > FAR ? FAR : best;
+      if (d[i][j] < row_min)
+        row_min = d[i][j];
     }
+    /* A row never gets cheaper further down: give up once it is too far. */
+    if (row_min > BAND)
+      return FAR;
   }
   return d[n][m];
 }
@@ -180,6 +223,14 @@ const char *sk__suggest(const char *word, const char *const *cands, size_t n) {
     }
   }
   return best;
+}
+
+const char *sk__suggest_name(sk__vctx_t *c, const char *word, const char *const *cands,
+                             size_t n) {
+  if (sk__full(c) || c->nsuggest >= SK__MAX_NAME_SUGGESTIONS)
+    return NULL;
+  c->nsuggest++;
+  return sk__suggest(word, cands, n);
 }
 
 static size_t count_list(const char *const *list) {
@@ -525,4 +576,13 @@ size_t sk__one_of(sk__vctx_t *c, const char *path, json_t *obj, const char *cons
   }
   sk_buf_release(&all);
   return n;
+}
+
+long sk__first_use(json_t *seen, const char *name, size_t index) {
+  json_t *prev = json_object_get(seen, name);
+  if (prev)
+    return (long)json_integer_value(prev);
+  if (seen)
+    json_object_set_new(seen, name, json_integer((json_int_t)index));
+  return -1;
 }

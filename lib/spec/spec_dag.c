@@ -52,7 +52,7 @@ static void report_unknown(sk__vctx_t *c, const sk__vwf_t *w, const char *path,
   if (names) {
     for (size_t i = 0; i < w->nsteps; i++)
       names[i] = w->steps[i].name;
-    sug = sk__suggest(name, names, w->nsteps);
+    sug = sk__suggest_name(c, name, names, w->nsteps);
   }
   if (sug)
     sk__report(c, path, "unknown step \"%s\" (did you mean \"%s\"?)", shown, sug);
@@ -66,12 +66,20 @@ static int resolve_deps(sk__vctx_t *c, sk__vwf_t *w, size_t i) {
   json_t *list = json_object_get(st->obj, "dependsOn");
   if (!json_is_array(list) || json_array_size(list) == 0)
     return 0;
-  st->deps = calloc(json_array_size(list), sizeof(*st->deps));
-  if (!st->deps)
-    return SK_ENOMEM;
-  const char *own = json_string_value(json_object_get(st->obj, "name"));
   char lpath[SK__PATH_MAX];
   sk__path_key(lpath, st->path, "dependsOn");
+  if (json_array_size(list) > SK_SPEC_MAX_STEPS) {
+    sk__report(c, lpath, "lists %zu dependencies, more than a workflow can have steps (%d)",
+               json_array_size(list), SK_SPEC_MAX_STEPS);
+    return 0;
+  }
+  st->deps = calloc(json_array_size(list), sizeof(*st->deps));
+  json_t *seen = json_object();
+  if (!st->deps || !seen) {
+    json_decref(seen);
+    return SK_ENOMEM;
+  }
+  const char *own = json_string_value(json_object_get(st->obj, "name"));
   size_t k;
   json_t *v;
   json_array_foreach(list, k, v) {
@@ -80,18 +88,13 @@ static int resolve_deps(sk__vctx_t *c, sk__vwf_t *w, size_t i) {
       continue;
     char path[SK__PATH_MAX];
     sk__path_index(path, lpath, k);
-    bool dup = false;
-    for (size_t e = 0; e < k && !dup; e++) {
-      const char *prev = json_string_value(json_array_get(list, e));
-      if (prev && strcmp(prev, name) == 0) {
-        char shown[SK__SHOW_BUF];
-        sk__report(c, path, "duplicate dependency \"%s\" (already listed at dependsOn[%zu])",
-                   sk__show(shown, sizeof(shown), name), e);
-        dup = true;
-      }
-    }
-    if (dup)
+    long first_use = sk__first_use(seen, name, k);
+    if (first_use >= 0) {
+      char shown[SK__SHOW_BUF];
+      sk__report(c, path, "duplicate dependency \"%s\" (already listed at dependsOn[%ld])",
+                 sk__show(shown, sizeof(shown), name), first_use);
       continue;
+    }
     if (own && strcmp(own, name) == 0) {
       sk__report(c, path, "a step cannot depend on itself");
       continue;
@@ -119,6 +122,7 @@ static int resolve_deps(sk__vctx_t *c, sk__vwf_t *w, size_t i) {
     }
     st->deps[st->ndeps++] = (size_t)j;
   }
+  json_decref(seen);
   return 0;
 }
 

@@ -423,6 +423,7 @@ static void check_metrics(sk__vctx_t *c, const char *base, json_t *an) {
     return;
   char lpath[SK__PATH_MAX];
   sk__path_key(lpath, base, "metrics");
+  json_t *seen = json_object();
   size_t i;
   json_t *m;
   json_array_foreach(list, i, m) {
@@ -431,18 +432,15 @@ static void check_metrics(sk__vctx_t *c, const char *base, json_t *an) {
     if (!sk__want_obj(c, path, m, k_metric_fields))
       continue;
     const char *name = sk__get_str(c, path, m, "name", SK__REQ | SK__NONEMPTY);
-    for (size_t j = 0; name && j < i; j++) {
-      const char *other = json_string_value(json_object_get(json_array_get(list, j), "name"));
-      if (other && strcmp(other, name) == 0) {
-        char npath[SK__PATH_MAX];
-        char first[SK__PATH_MAX];
-        char shown[SK__SHOW_BUF];
-        sk__path_key(npath, path, "name");
-        sk__path_index(first, lpath, j);
-        sk__report(c, npath, "duplicate metric name \"%s\": already used by %s",
-                   sk__show(shown, sizeof(shown), name), first);
-        break;
-      }
+    long first_use = name ? sk__first_use(seen, name, i) : -1;
+    if (first_use >= 0) {
+      char npath[SK__PATH_MAX];
+      char first[SK__PATH_MAX];
+      char shown[SK__SHOW_BUF];
+      sk__path_key(npath, path, "name");
+      sk__path_index(first, lpath, (size_t)first_use);
+      sk__report(c, npath, "duplicate metric name \"%s\": already used by %s",
+                 sk__show(shown, sizeof(shown), name), first);
     }
     sk__get_str(c, path, m, "query", SK__REQ | SK__NONEMPTY);
     double lo = 0, hi = 0;
@@ -456,6 +454,7 @@ static void check_metrics(sk__vctx_t *c, const char *base, json_t *an) {
       sk__report(c, mpath, "must not be less than min (%.15g), got %.15g", lo, hi);
     }
   }
+  json_decref(seen);
 }
 
 static void check_analysis(sk__vctx_t *c, const char *base, json_t *v) {

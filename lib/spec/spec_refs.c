@@ -63,7 +63,7 @@ static void check_param(rctx_t *r, const sk_ref_t *ref) {
   }
   char name[SK__SHOW_BUF];
   snprintf(name, sizeof(name), "%.*s", ref->alen > 80 ? 80 : (int)ref->alen, ref->a);
-  const char *sug = sk__suggest(name, w->params, w->nparams);
+  const char *sug = sk__suggest_name(r->c, name, w->params, w->nparams);
   if (sug)
     sk__report(r->c, r->path, "unknown param \"%s\" (did you mean \"%s\"?)", name, sug);
   else if (w->nparams == 0)
@@ -101,7 +101,7 @@ static void check_step_ref(rctx_t *r, const sk_ref_t *ref) {
     if (names) {
       for (size_t i = 0; i < w->nsteps; i++)
         names[i] = w->steps[i].name;
-      sug = sk__suggest(name, names, w->nsteps);
+      sug = sk__suggest_name(r->c, name, names, w->nsteps);
     }
     if (sug)
       sk__report(r->c, r->path, "unknown step \"%s\" (did you mean \"%s\"?)", name, sug);

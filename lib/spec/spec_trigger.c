@@ -284,7 +284,7 @@ static void check_trigger_params(sk__vctx_t *c, const char *base, json_t *tr,
     char sub[SK__PATH_MAX];
     char shown[SK__SHOW_BUF];
     sk__path_key(sub, path, k);
-    const char *sug = sk__suggest(k, params, nparams);
+    const char *sug = sk__suggest_name(c, k, params, nparams);
     if (sug)
       sk__report(c, sub, "unknown param \"%s\" (did you mean \"%s\"?)",
                  sk__show(shown, sizeof(shown), k), sug);
@@ -303,6 +303,7 @@ void sk__check_triggers(sk__vctx_t *c, const char *base, json_t *spec, const cha
   bool known = json_is_object(json_object_get(spec, "workflow"));
   char lpath[SK__PATH_MAX];
   sk__path_key(lpath, base, "triggers");
+  json_t *seen = json_object();
   size_t i;
   json_t *tr;
   json_array_foreach(list, i, tr) {
@@ -322,19 +323,17 @@ void sk__check_triggers(sk__vctx_t *c, const char *base, json_t *spec, const cha
                  sk__show(shown, sizeof(shown), name));
       name = NULL;
     }
-    for (size_t j = 0; name && j < i; j++) {
-      const char *other = json_string_value(json_object_get(json_array_get(list, j), "name"));
-      if (other && strcmp(other, name) == 0) {
-        char first[SK__PATH_MAX];
-        sk__path_index(first, lpath, j);
-        sk__report(c, npath, "duplicate trigger name \"%s\": already used by %s",
-                   sk__show(shown, sizeof(shown), name), first);
-        break;
-      }
+    long first_use = name ? sk__first_use(seen, name, i) : -1;
+    if (first_use >= 0) {
+      char first[SK__PATH_MAX];
+      sk__path_index(first, lpath, (size_t)first_use);
+      sk__report(c, npath, "duplicate trigger name \"%s\": already used by %s",
+                 sk__show(shown, sizeof(shown), name), first);
     }
     sk__one_of(c, path, tr, k_trigger_kinds, "a trigger");
     check_github(c, path, tr);
     check_schedule(c, path, tr);
     check_trigger_params(c, path, tr, params, nparams, known);
   }
+  json_decref(seen);
 }

@@ -60,11 +60,16 @@ static const char **check_params(sk__vctx_t *c, const char *base, json_t *spec, 
     return NULL;
   char lpath[SK__PATH_MAX];
   sk__path_key(lpath, base, "params");
-  if (n > SK_SPEC_MAX_PARAMS)
-    sk__report(c, lpath, "a workflow may declare at most %d params, got %zu",
-               SK_SPEC_MAX_PARAMS, n);
+  if (n > SK_SPEC_MAX_PARAMS) {
+    sk__report(c, lpath, "a workflow may declare at most %d params, got %zu; only the first %d "
+               "are checked", SK_SPEC_MAX_PARAMS, n, SK_SPEC_MAX_PARAMS);
+    n = SK_SPEC_MAX_PARAMS;
+  }
   const char **names = calloc(n, sizeof(*names));
-  if (!names) {
+  json_t *seen = json_object();
+  if (!names || !seen) {
+    free(names);
+    json_decref(seen);
     c->rc = SK_ENOMEM;
     return NULL;
   }
@@ -92,20 +97,20 @@ static const char **check_params(sk__vctx_t *c, const char *base, json_t *spec, 
                  sk__show(shown, sizeof(shown), name));
       name = NULL;
     }
-    for (size_t j = 0; name && j < i; j++) {
-      if (names[j] && strcmp(names[j], name) == 0) {
-        char first[SK__PATH_MAX];
-        sk__path_index(first, lpath, j);
-        sk__report(c, npath, "duplicate param name \"%s\": already declared at %s",
-                   sk__show(shown, sizeof(shown), name), first);
-        name = NULL;
-      }
+    long first_use = name ? sk__first_use(seen, name, i) : -1;
+    if (first_use >= 0) {
+      char first[SK__PATH_MAX];
+      sk__path_index(first, lpath, (size_t)first_use);
+      sk__report(c, npath, "duplicate param name \"%s\": already declared at %s",
+                 sk__show(shown, sizeof(shown), name), first);
+      name = NULL;
     }
     names[i] = name;
     check_param_string(c, path, p, "default");
     check_param_string(c, path, p, "value");
     check_param_string(c, path, p, "description");
   }
+  json_decref(seen);
   *np = n;
   return names;
 }

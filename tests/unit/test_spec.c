@@ -596,6 +596,41 @@ TEST(message_unknown_field_suggestion) {
   free(d);
 }
 
+TEST(message_suggestions) {
+  static const struct {
+    const char *field;
+    const char *want;
+  } cases[] = {
+      {"imgae", "(did you mean \"image\"?)"},      /* a transposition is one edit */
+      {"IMAGE", "(did you mean \"image\"?)"},      /* case differences are free */
+      {"image_", "(did you mean \"image\"?)"},
+      {"workingdir", "(did you mean \"workingDir\"?)"},
+      {"comand", "(did you mean \"command\"?)"},
+      {"arg", "(did you mean \"args\"?)"},
+      /* Two edits in a two-letter word are not a typo of anything. */
+      {"ag", "(known fields: image, command, args, env, resources, workingDir, "
+             "imagePullPolicy, volumeMounts, podSpecPatch)"},
+      /* Three edits are too many. */
+      {"workDir", "(known fields: image, command, args, env, resources, workingDir, "
+                  "imagePullPolicy, volumeMounts, podSpecPatch)"},
+      {"xyz", "(known fields: image, command, args, env, resources, workingDir, "
+              "imagePullPolicy, volumeMounts, podSpecPatch)"},
+      {"volumes", "(known fields: image, command, args, env, resources, workingDir, "
+                  "imagePullPolicy, volumeMounts, podSpecPatch)"},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    char text[512], want[512];
+    snprintf(text, sizeof(text),
+             HEADER "spec: {steps: [{name: a, pod: {image: x, %s: y}}]}\n", cases[i].field);
+    snprintf(want, sizeof(want),
+             "t.yaml:4:42: spec.steps[0].pod.%s: unknown field \"%s\" %s", cases[i].field,
+             cases[i].field, cases[i].want);
+    char *d = diags_of(text);
+    CHECK_STR(d, want);
+    free(d);
+  }
+}
+
 TEST(message_cycle) {
   char *d = diags_of(HEADER "spec:\n"
                             "  steps:\n"
@@ -680,6 +715,36 @@ TEST(long_chain_is_fine) {
   json_decref(obj);
 }
 
+TEST(many_unknown_names_stay_cheap) {
+  /* 500 steps with long, similar names, each depending on 100 unknown
+   * ones: every problem is counted, the first SK_DIAGS_MAX are kept, and
+   * the suggestions (which compare against every step name) stay bounded.
+   * A quadratic slip here would make this test take minutes. */
+  json_t *steps = json_array();
+  for (int i = 0; i < SK_SPEC_MAX_STEPS; i++) {
+    char name[80];
+    snprintf(name, sizeof(name), "s%061d", i);
+    json_t *deps = json_array();
+    for (int k = 0; k < 100; k++) {
+      char dep[80];
+      snprintf(dep, sizeof(dep), "s%061d", 100000 + i * 100 + k);
+      json_array_append_new(deps, json_string(dep));
+    }
+    json_array_append_new(steps, json_pack("{s:s, s:o, s:{s:s}}", "name", name, "dependsOn",
+                                           deps, "pod", "image", "x"));
+  }
+  json_t *obj = json_pack("{s:s, s:s, s:{s:s}, s:{s:o}}", "apiVersion", SK_API_VERSION, "kind",
+                          "Workflow", "metadata", "name", "many", "spec", "steps", steps);
+  REQUIRE(obj);
+  sk_diags_t diags;
+  sk_diags_init(&diags);
+  CHECK_INT(sk_spec_workflow_from_json(obj, NULL, &diags, NULL), SK_EINVALID);
+  CHECK_INT(diags.len, SK_DIAGS_MAX);
+  CHECK_INT(diags.len + diags.dropped, SK_SPEC_MAX_STEPS * 100);
+  sk_diags_release(&diags);
+  json_decref(obj);
+}
+
 int main(void) {
   RUN(corpus_invalid);
   RUN(corpus_valid);
@@ -696,10 +761,12 @@ int main(void) {
   RUN(doc_kind);
   RUN(destroy_accepts_null);
   RUN(message_unknown_field_suggestion);
+  RUN(message_suggestions);
   RUN(message_cycle);
   RUN(message_outputs_without_dependency);
   RUN(message_bad_when);
   RUN(too_many_steps);
   RUN(long_chain_is_fine);
+  RUN(many_unknown_names_stay_cheap);
   return TEST_DONE();
 }
