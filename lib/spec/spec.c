@@ -271,17 +271,26 @@ static json_t *template_workflow_object(json_t *root, const char *name, const ch
     goto fail;
   memcpy(gen, name, n);
   memcpy(gen + n, "-", 2);
+  /* json_object_set_new takes the value even when it fails, so each one
+   * is dropped from the unwinding below as soon as it has been handed on. */
   if (json_object_set_new(obj, "apiVersion", json_string(SK_API_VERSION)) < 0 ||
       json_object_set_new(obj, "kind", json_string("Workflow")) < 0 ||
       json_object_set_new(meta, "generateName", json_string(gen)) < 0 ||
       json_object_set_new(meta, "namespace", json_string(ns)) < 0 ||
       json_object_set_new(labels, SK_API_GROUP "/template", json_string(name)) < 0)
     goto fail;
-  json_object_set_new(meta, "labels", labels);
+  int rc = json_object_set_new(meta, "labels", labels);
   labels = NULL;
-  json_object_set_new(obj, "metadata", meta);
+  if (rc < 0)
+    goto fail;
+  rc = json_object_set_new(obj, "metadata", meta);
   meta = NULL;
-  json_object_set_new(obj, "spec", spec);
+  if (rc < 0)
+    goto fail;
+  rc = json_object_set_new(obj, "spec", spec);
+  spec = NULL;
+  if (rc < 0)
+    goto fail;
   free(gen);
   return obj;
 fail:
