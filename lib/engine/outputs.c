@@ -175,7 +175,7 @@ static int parse_line(const char *s, size_t len, int lineno, json_t *res, char *
     snprintf(err, errlen, "outputs file line %d: the value is not UTF-8 text", lineno);
     return SK_EPARSE;
   }
-  char *name = strndup(s, nlen);
+  char *name = sk_memdup_str(s, nlen);
   json_t *jv = json_stringn(val, vlen);
   int rc = (name && jv) ? json_object_set_new(res, name, jv) : -1;
   if (!name || !jv)

@@ -117,7 +117,7 @@ static void apply_params(sk_workflow_t *wf, const sk_local_opts_t *opts, problem
       problem(p, "-p \"%s\" is not NAME=VALUE", arg);
       continue;
     }
-    char *name = strndup(arg, (size_t)(eq - arg));
+    char *name = sk_memdup_str(arg, (size_t)(eq - arg));
     if (!name) {
       problem(p, "out of memory");
       return;

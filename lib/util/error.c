@@ -14,6 +14,11 @@ const char *sk_strerror(int err) {
   case SK_EEXIST: return "already exists";
   case SK_ESTATE: return "not allowed in the current state";
   case SK_ECANCELED: return "cancelled";
+  case SK_ETIMEDOUT: return "timed out";
+  case SK_ENET: return "network error";
+  case SK_EHTTP: return "HTTP error";
+  case SK_ECONFLICT: return "conflict";
+  case SK_EGONE: return "expired";
   default: return "unknown error";
   }
 }

@@ -20,7 +20,12 @@ enum sk_err {
   SK_ERANGE = -8,    /* a number is out of its allowed range */
   SK_EEXIST = -9,    /* the thing already exists */
   SK_ESTATE = -10,   /* the operation is not allowed in the current state */
-  SK_ECANCELED = -11 /* the operation was cancelled */
+  SK_ECANCELED = -11, /* the operation was cancelled */
+  SK_ETIMEDOUT = -12, /* a deadline passed before the operation finished */
+  SK_ENET = -13,      /* a connection could not be made or broke (DNS, TCP, TLS) */
+  SK_EHTTP = -14,     /* the server answered with an error status */
+  SK_ECONFLICT = -15, /* a write lost a race (HTTP 409 on resourceVersion) */
+  SK_EGONE = -16      /* a resource version or continue token expired (HTTP 410) */
 };
 
 /* Returns a static, human-readable description of an SK_E* code. */

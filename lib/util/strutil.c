@@ -124,6 +124,15 @@ bad:
 
 char *sk_strdup0(const char *s) { return s ? strdup(s) : NULL; }
 
+char *sk_memdup_str(const char *s, size_t n) {
+  char *p = malloc(n + 1);
+  if (!p)
+    return NULL;
+  memcpy(p, s, n);
+  p[n] = '\0';
+  return p;
+}
+
 char *sk_strdup_capped(const char *s, size_t max) {
   static const char tail[] = "\xE2\x80\xA6 (cut)";
   size_t n = strlen(s);

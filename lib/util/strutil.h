@@ -24,6 +24,10 @@ bool sk_is_dns1123_subdomain(const char *s);
 bool sk_utf8_valid(const char *s, size_t len, size_t *bad_off);
 /* strdup that returns NULL for NULL. */
 char *sk_strdup0(const char *s);
+/* Copies exactly the n bytes at s into a new NUL-terminated string. Unlike
+ * strndup it never looks past s[n-1], so s need not be terminated (ASan's
+ * strndup interceptor reads on to find a NUL). */
+char *sk_memdup_str(const char *s, size_t n);
 /* Copies at most max bytes of s into a new string, appending "… (cut)" when
  * it had to cut; never cuts inside a UTF-8 sequence. */
 char *sk_strdup_capped(const char *s, size_t max);

@@ -1,0 +1,99 @@
+/*
+ * Async HTTP on the libuv loop: libcurl's multi interface driven by uv_poll
+ * (CURLMOPT_SOCKETFUNCTION) and one uv_timer (CURLMOPT_TIMERFUNCTION).
+ *
+ * One sk_http_t per loop. It reuses connections (one curl multi handle, so
+ * keep-alive and HTTP/1.1 pipelining rules are curl's), applies a
+ * per-request total timeout, and caps every buffered body. A request either
+ * buffers its whole response body (up to max_body bytes; over the cap it
+ * completes with SK_ETOOBIG) or streams it to on_data chunk by chunk (for
+ * watches), in which case nothing is buffered here.
+ *
+ * Every request ends with exactly one call of on_done, from the loop, never
+ * from inside sk_http_request itself (so callers may start requests from
+ * their callbacks without re-entrancy). After on_done returns the request is
+ * freed; the response passed to it is borrowed and valid only during the
+ * call.
+ *
+ * TLS: verification is always on for https; ca_file / ca_pem name the trust
+ * roots (the cluster CA), cert/key give a client certificate. Nothing here
+ * logs header values (they may carry tokens).
+ */
+#ifndef SK_HTTP_HTTP_H
+#define SK_HTTP_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#define SK_HTTP_MAX_BODY_DEFAULT (16u << 20) /* buffered-body cap when max_body is 0 */
+#define SK_HTTP_MAX_HEADERS 32               /* extra request headers */
+
+typedef struct sk_http sk_http_t;
+typedef struct sk_http_req sk_http_req_t;
+
+/* TLS material for one endpoint. Each field may be NULL. *_pem fields hold
+ * PEM text in memory (kubeconfig *-data fields, decoded); *_file fields
+ * name files. When both are set for one item the PEM text wins. */
+typedef struct {
+  const char *ca_file;
+  const char *ca_pem;
+  const char *cert_file;
+  const char *cert_pem;
+  const char *key_file;
+  const char *key_pem;
+  const char *server_name; /* tls-server-name: name to verify instead of the host */
+  int insecure_skip_verify; /* only when the user asked for it in a kubeconfig */
+} sk_http_tls_t;
+
+typedef struct {
+  long status;          /* HTTP status; 0 when no response arrived */
+  const char *body;     /* NUL-terminated buffered body (NULL when streamed) */
+  size_t body_len;
+  const char *retry_after; /* Retry-After header value, or NULL */
+  const char *content_type;
+  int error;            /* 0, or SK_E* for transport errors / caps / cancel */
+  const char *error_text; /* curl's message for transport errors, or NULL */
+  double total_seconds; /* time from start to end */
+} sk_http_resp_t;
+
+/* Streaming: called with each chunk as it arrives. Return 0 to go on, or a
+ * negative code to abort the request (on_done then sees that code). status is
+ * known by the time the first chunk arrives. */
+typedef int (*sk_http_data_cb)(sk_http_req_t *req, long status, const char *data, size_t len,
+                               void *arg);
+typedef void (*sk_http_done_cb)(sk_http_req_t *req, const sk_http_resp_t *resp, void *arg);
+
+typedef struct {
+  const char *method;   /* "GET", "POST", "PUT", "PATCH", "DELETE" */
+  const char *url;
+  const char *headers[SK_HTTP_MAX_HEADERS]; /* "Name: value", NULL-terminated */
+  const char *body;     /* copied; may be NULL */
+  size_t body_len;
+  long timeout_ms;      /* total time allowed; 0 = none (watches use their own) */
+  long connect_timeout_ms; /* 0 = 10 s */
+  size_t max_body;      /* cap on a buffered body; 0 = SK_HTTP_MAX_BODY_DEFAULT */
+  const sk_http_tls_t *tls; /* copied; may be NULL */
+  sk_http_data_cb on_data; /* non-NULL: stream the body instead of buffering */
+  sk_http_done_cb on_done; /* required */
+  void *arg;
+} sk_http_opts_t;
+
+/* Creates the client on loop. Returns a new object or NULL on failure.
+ * curl_global_init is the caller's business (once per process). */
+sk_http_t *sk_http_create(uv_loop_t *loop);
+/* Cancels every pending request (each gets on_done with SK_ECANCELED) and
+ * frees the client once its handles have closed. Safe on NULL. */
+void sk_http_destroy(sk_http_t *h);
+
+/* Starts a request. On success returns 0 and, when out is not NULL, a
+ * borrowed handle valid until on_done returns. */
+int sk_http_request(sk_http_t *h, const sk_http_opts_t *opts, sk_http_req_t **out);
+/* Cancels a running request: on_done follows from the loop with
+ * SK_ECANCELED. Safe to call once per request, before on_done. */
+void sk_http_cancel(sk_http_req_t *req);
+
+/* Number of requests started and not yet done. */
+size_t sk_http_pending(const sk_http_t *h);
+
+#endif
