@@ -4,6 +4,7 @@
 #include "util/buf.h"
 #include "util/diag.h"
 #include "util/error.h"
+#include "util/log.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
 
@@ -120,6 +121,36 @@ TEST(diags) {
   sk_diags_release(&d);
 }
 
+TEST(log_lines) {
+  FILE *f = tmpfile();
+  REQUIRE(f != NULL);
+  sk_log_setup(SK_LOG_TEXT, 1, f);
+  sk_log_info("informer", "listed %d pods", 3);
+  sk_log_v(2, "http", "hidden at verbosity 1");
+  sk_log_v(1, "lease", "became leader");
+  sk_log_setup(SK_LOG_JSON, 0, f);
+  sk_log_warn("queue", "say \"%s\"", "hi");
+  sk_log_v(1, "lease", "hidden at verbosity 0");
+  sk_log_setup(SK_LOG_TEXT, 0, NULL);
+  rewind(f);
+  char line[512];
+  REQUIRE(fgets(line, sizeof(line), f) != NULL);
+  CHECK(strncmp(line, "I 20", 4) == 0);
+  CHECK(strstr(line, " informer: listed 3 pods\n") != NULL);
+  REQUIRE(fgets(line, sizeof(line), f) != NULL);
+  CHECK(strstr(line, " lease: became leader\n") != NULL);
+  REQUIRE(fgets(line, sizeof(line), f) != NULL);
+  CHECK(strstr(line, "\"level\":\"warning\",\"logger\":\"queue\",\"msg\":\"say \\\"hi\\\"\"}") != NULL);
+  if (!strstr(line, "\"msg\":\"say \\\"hi\\\"\"}"))
+    printf("  got: %s", line);
+  CHECK(fgets(line, sizeof(line), f) == NULL);
+  fclose(f);
+  sk_log_format_t fmt;
+  CHECK_INT(sk_log_format_parse("json", &fmt), 0);
+  CHECK_INT(fmt, SK_LOG_JSON);
+  CHECK_INT(sk_log_format_parse("yaml", &fmt), SK_EINVAL);
+}
+
 int main(void) {
   RUN(buf_cap);
   RUN(parse_numbers);
@@ -128,5 +159,6 @@ int main(void) {
   RUN(capped);
   RUN(time_roundtrip);
   RUN(diags);
+  RUN(log_lines);
   return TEST_DONE();
 }
