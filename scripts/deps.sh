@@ -6,7 +6,8 @@
 # It must run as root (or with sudo available) on a Debian-based machine.
 set -euo pipefail
 
-pkgs=(gcc make cmake ninja-build pkg-config libc6-dev libuv1-dev libyaml-dev libjansson-dev python3)
+pkgs=(gcc make cmake ninja-build pkg-config libc6-dev libuv1-dev libyaml-dev libjansson-dev
+  libcurl4-openssl-dev libssl-dev python3)
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(clang libclang-rt-14-dev llvm)
 fi
