@@ -1,0 +1,275 @@
+/*
+ * lib/http against a scripted HTTP/1.1 server on the same loop: bodies,
+ * methods and headers, keep-alive, statuses, Retry-After, streaming, aborts
+ * from on_data, and the body cap. Failures, cancel, load and destroy are in
+ * test_http_faults.c, TLS in test_http_tls.c.
+ */
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/http-int.h"
+#include "http_testenv.h"
+#include "util/error.h"
+
+TEST(plain_get) {
+  env_t e;
+  result_t r;
+  env_init(&e, NULL, "http");
+  REQUIRE(e.srv && e.h);
+  result_init(&r);
+  fetch(&e, "/hello", &r, 0);
+  CHECK_INT(r.done, 1);
+  CHECK_INT(r.error, 0);
+  CHECK_INT(r.status, 200);
+  CHECK_STR(r.body, "hello world");
+  CHECK_INT(r.body_len, 11);
+  CHECK_STR(r.content_type, "text/plain");
+  CHECK(r.retry_after == NULL && r.error_text == NULL);
+  CHECK(r.seconds > 0 && r.seconds < 15);
+  CHECK_STR(ts_seen.method, "GET");
+  CHECK_INT(sk_http_pending(e.h), 0);
+  result_release(&r);
+  env_finish(&e);
+}
+
+/* Each on_done starts the next request, so they run one after another. */
+typedef struct {
+  env_t *e;
+  int left;
+  int ok;
+  char url[256];
+} chain_t;
+
+static void on_chain_done(sk_http_req_t *req, const sk_http_resp_t *resp, void *arg) {
+  chain_t *ch = arg;
+  if (resp->error == 0 && resp->status == 200 && strcmp(resp->body, "hello world") == 0)
+    ch->ok++;
+  if (--ch->left > 0) {
+    sk_http_opts_t o = {.url = ch->url, .on_done = on_chain_done, .arg = ch};
+    if (sk_http_request(ch->e->h, &o, NULL) != 0)
+      ch->left = 0;
+  }
+}
+
+static bool chain_over(void *arg) { return ((chain_t *)arg)->left == 0; }
+
+TEST(keepalive_reuses_one_connection) {
+  env_t e;
+  env_init(&e, NULL, "http");
+  REQUIRE(e.srv && e.h);
+  chain_t ch = {&e, 5, 0, ""};
+  snprintf(ch.url, sizeof(ch.url), "%s/hello", e.base);
+  sk_http_opts_t o = {.url = ch.url, .on_done = on_chain_done, .arg = &ch};
+  CHECK_INT(sk_http_request(e.h, &o, NULL), 0);
+  CHECK(run_until(&e, chain_over, &ch, 15000));
+  CHECK_INT(ch.ok, 5);
+  CHECK_INT(ts_stats(e.srv)->requests, 5);
+  CHECK_INT(ts_stats(e.srv)->connections, 1);
+  env_finish(&e);
+}
+
+TEST(methods_headers_and_bodies) {
+  env_t e;
+  env_init(&e, NULL, "http");
+  REQUIRE(e.srv && e.h);
+  static const char bin[] = "{\"a\":1}\0tail\xff";
+  const char *methods[] = {"POST", "PUT", "PATCH", "DELETE"};
+  for (int i = 0; i < 4; i++) {
+    result_t r;
+    result_init(&r);
+    char url[256];
+    sk_http_opts_t o = opts_for(&e, "/echo", &r, url, sizeof(url));
+    o.method = methods[i];
+    o.headers[0] = "X-Test: abc";
+    o.headers[1] = "Content-Type: application/json";
+    o.body = bin;
+    o.body_len = sizeof(bin) - 1;
+    CHECK_INT(sk_http_request(e.h, &o, NULL), 0);
+    CHECK(run_until(&e, is_done, &r, 15000));
+    CHECK_INT(r.error, 0);
+    CHECK_STR(ts_seen.method, methods[i]);
+    CHECK_STR(ts_seen.x_test, "abc");
+    CHECK_STR(ts_seen.content_type, "application/json");
+    CHECK_INT(ts_seen.body_len, sizeof(bin) - 1);
+    CHECK(ts_seen.body && memcmp(ts_seen.body, bin, sizeof(bin) - 1) == 0);
+    CHECK_INT(r.body_len, sizeof(bin) - 1);
+    CHECK(r.body && memcmp(r.body, bin, sizeof(bin) - 1) == 0);
+    result_release(&r);
+  }
+  /* A large body goes without waiting for a 100 Continue, and a body with
+   * no Content-Type from the caller is not labelled a form. */
+  size_t big_len = 1536 * 1024;
+  char *big = malloc(big_len);
+  REQUIRE(big);
+  for (size_t i = 0; i < big_len; i++)
+    big[i] = (char)('a' + i % 26);
+  result_t r;
+  result_init(&r);
+  char url[256];
+  sk_http_opts_t o = opts_for(&e, "/echo", &r, url, sizeof(url));
+  o.method = "POST";
+  o.body = big;
+  o.body_len = big_len;
+  CHECK_INT(sk_http_request(e.h, &o, NULL), 0);
+  free(big); /* the client copied it */
+  CHECK(run_until(&e, is_done, &r, 15000));
+  CHECK_INT(r.error, 0);
+  CHECK_INT(r.body_len, big_len);
+  CHECK(r.body && r.body[big_len - 1] == (char)('a' + (big_len - 1) % 26));
+  CHECK(!ts_seen.saw_expect);
+  CHECK(!ts_seen.saw_content_type);
+  CHECK(r.seconds < 1.0); /* no one-second wait for a 100 Continue */
+  result_release(&r);
+  /* A POST with no body sends an empty one. */
+  result_init(&r);
+  o = opts_for(&e, "/echo", &r, url, sizeof(url));
+  o.method = "POST";
+  CHECK_INT(sk_http_request(e.h, &o, NULL), 0);
+  CHECK(run_until(&e, is_done, &r, 15000));
+  CHECK_INT(r.error, 0);
+  CHECK_STR(ts_seen.method, "POST");
+  CHECK_INT(ts_seen.body_len, 0);
+  CHECK_STR(r.body, "");
+  result_release(&r);
+  CHECK_INT(ts_stats(e.srv)->connections, 1);
+  env_finish(&e);
+}
+
+TEST(error_statuses_are_not_errors) {
+  env_t e;
+  env_init(&e, NULL, "http");
+  REQUIRE(e.srv && e.h);
+  const int codes[] = {404, 409, 500};
+  for (int i = 0; i < 3; i++) {
+    result_t r;
+    result_init(&r);
+    char path[32];
+    snprintf(path, sizeof(path), "/status/%d", codes[i]);
+    fetch(&e, path, &r, 0);
+    CHECK_INT(r.error, 0);
+    CHECK_INT(r.status, codes[i]);
+    CHECK_STR(r.body, "nope");
+    CHECK(r.error_text == NULL);
+    result_release(&r);
+  }
+  env_finish(&e);
+}
+
+TEST(retry_after_captured) {
+  env_t e;
+  env_init(&e, NULL, "http");
+  REQUIRE(e.srv && e.h);
+  result_t r;
+  result_init(&r);
+  fetch(&e, "/429", &r, 0);
+  CHECK_INT(r.error, 0);
+  CHECK_INT(r.status, 429);
+  CHECK_STR(r.retry_after, "7");
+  CHECK_STR(r.body, "slow down");
+  result_release(&r);
+  /* A value over the cap is dropped, not cut. */
+  result_init(&r);
+  fetch(&e, "/429-long", &r, 0);
+  CHECK_INT(r.status, 429);
+  CHECK(r.retry_after == NULL);
+  result_release(&r);
+  env_finish(&e);
+}
+
+static int steps_left_at_first;
+static void note_steps(void *ctx) {
+  steps_left_at_first = ts_seen.stream_conn ? ts_steps_left(ts_seen.stream_conn) : -1;
+}
+
+TEST(streaming_in_pieces) {
+  env_t e;
+  env_init(&e, NULL, "http");
+  REQUIRE(e.srv && e.h);
+  result_t r;
+  result_init(&r);
+  r.on_first = note_steps;
+  char url[256];
+  sk_http_opts_t o = opts_for(&e, "/stream", &r, url, sizeof(url));
+  o.on_data = on_data_rec;
+  o.timeout_ms = 0;
+  CHECK_INT(sk_http_request(e.h, &o, NULL), 0);
+  CHECK(run_until(&e, is_done, &r, 15000));
+  CHECK_INT(r.error, 0);
+  CHECK_INT(r.status, 200);
+  CHECK_INT(r.first_status, 200);
+  CHECK(r.body == NULL);
+  CHECK(r.chunks >= 3);
+  /* The first piece arrived while the server still had most to send. */
+  CHECK(steps_left_at_first > 5);
+  CHECK_STR(r.stream.data, ts_stream_payload);
+  result_release(&r);
+  env_finish(&e);
+}
+
+static bool peer_closed(void *arg) { return ts_stats(((env_t *)arg)->srv)->peer_closed >= 1; }
+
+TEST(abort_from_on_data) {
+  env_t e;
+  env_init(&e, NULL, "http");
+  REQUIRE(e.srv && e.h);
+  result_t r;
+  result_init(&r);
+  r.abort_with = SK_EINVAL;
+  char url[256];
+  sk_http_opts_t o = opts_for(&e, "/endless", &r, url, sizeof(url));
+  o.on_data = on_data_rec;
+  CHECK_INT(sk_http_request(e.h, &o, NULL), 0);
+  CHECK(run_until(&e, is_done, &r, 15000));
+  CHECK_INT(r.error, SK_EINVAL);
+  CHECK_INT(r.chunks, 1);
+  CHECK(r.error_text && strstr(r.error_text, "data callback"));
+  CHECK(r.seconds < 5);
+  /* The broken-off connection is closed, not kept for reuse. */
+  CHECK(run_until(&e, peer_closed, &e, 5000));
+  result_release(&r);
+  env_finish(&e);
+}
+
+TEST(body_over_cap) {
+  env_t e;
+  env_init(&e, NULL, "http");
+  REQUIRE(e.srv && e.h);
+  const char *paths[] = {"/big-cl", "/big-chunked"};
+  for (int i = 0; i < 2; i++) {
+    result_t r;
+    result_init(&r);
+    fetch(&e, paths[i], &r, 1000);
+    CHECK_INT(r.error, SK_ETOOBIG);
+    CHECK(r.error_text && strstr(r.error_text, "1000-byte cap"));
+    CHECK(r.body_len <= 1000);
+    result_release(&r);
+  }
+  /* Exactly at the cap is fine. */
+  result_t r;
+  result_init(&r);
+  fetch(&e, "/big-cl", &r, 10000);
+  CHECK_INT(r.error, 0);
+  CHECK_INT(r.body_len, 10000);
+  result_release(&r);
+  env_finish(&e);
+}
+
+int main(void) {
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  /* A proxy from the environment would take the 127.0.0.1 requests away. */
+  unsetenv("http_proxy");
+  unsetenv("HTTP_PROXY");
+  unsetenv("all_proxy");
+  unsetenv("ALL_PROXY");
+  RUN(plain_get);
+  RUN(keepalive_reuses_one_connection);
+  RUN(methods_headers_and_bodies);
+  RUN(error_statuses_are_not_errors);
+  RUN(retry_after_captured);
+  RUN(streaming_in_pieces);
+  RUN(abort_from_on_data);
+  RUN(body_over_cap);
+  curl_global_cleanup();
+  return TEST_DONE();
+}
