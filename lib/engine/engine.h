@@ -291,6 +291,19 @@ int sk_engine_plan(const sk_workflow_t *wf, sk_wf_status_t *st, const sk_engine_
                    size_t nobs, const sk_engine_ctx_t *ctx, sk_engine_out_t *out);
 
 /*
+ * The kind body of a Running leaf record's current attempt, templated again
+ * (new reference in *body). What a template reads — params, the identity,
+ * outputs of steps the record waited for, its item, the main phase a
+ * finally step sees — cannot change while the record runs, so this is the
+ * body its START carried: a driver that lost it (a restart between
+ * recording the start and carrying it out) can redo the start. Returns
+ * SK_ENOENT when instance is not a Running leaf of a step of wf, SK_EINVAL
+ * with err set when templating fails, or SK_ENOMEM.
+ */
+int sk_engine_render_body(const sk_workflow_t *wf, const sk_wf_status_t *st,
+                          const char *instance, json_t **body, char *err, size_t errlen);
+
+/*
  * Prepares a finished or interrupted status to run again (`skeinctl run
  * --resume`): Succeeded step records are kept; every other record (and
  * every fan-out whose instances did not all succeed, and every finally

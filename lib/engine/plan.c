@@ -718,3 +718,40 @@ int sk_engine_plan(const sk_workflow_t *wf, sk_wf_status_t *st, const sk_engine_
   plan_release(&p);
   return rc;
 }
+
+/* ---- rendering a running attempt again ---- */
+
+int sk_engine_render_body(const sk_workflow_t *wf, const sk_wf_status_t *st,
+                          const char *instance, json_t **body, char *err, size_t errlen) {
+  if (!body)
+    return SK_EINVAL;
+  *body = NULL;
+  if (errlen)
+    err[0] = '\0';
+  if (!wf || !st || !instance)
+    return SK_EINVAL;
+  sk_step_status_t *r = sk_wf_status_find(st, instance);
+  if (!r || !sk__record_is_leaf(r) || r->phase != SK_PHASE_RUNNING) {
+    snprintf(err, errlen, "%s is not a running step", instance);
+    return SK_ENOENT;
+  }
+  sk__plan_t p;
+  memset(&p, 0, sizeof(p));
+  p.wf = wf;
+  /* The plan state is only read here: the resolver never writes. */
+  p.st = (sk_wf_status_t *)st;
+  int rc = plan_init(&p);
+  const sk_step_t *step = rc == 0 ? sk__plan_record_step(&p, r) : NULL;
+  if (rc == 0 && !step) {
+    snprintf(err, errlen, "the workflow has no step %s", r->step ? r->step : r->name);
+    rc = SK_ENOENT;
+  }
+  if (rc == 0) {
+    sk__resolve_t rs = {&p, step, r};
+    *body = sk_tmpl_expand_json(step->body, sk__resolve, &rs, err, errlen);
+    if (!*body)
+      rc = SK_EINVAL;
+  }
+  plan_release(&p);
+  return rc;
+}
