@@ -1,0 +1,645 @@
+/*
+ * Controller pieces without a reconcile: Pod names and label values, the
+ * podSpecPatch merge, the Pod builder (against expected JSON files under
+ * tests/unit/data/controller/) and the Pod observer.
+ *
+ * JSON in this file is written with single quotes (J() turns them into
+ * double quotes), which keeps the literals readable.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller/controller.h"
+#include "sk_test.h"
+#include "spec/spec.h"
+#include "util/buf.h"
+#include "util/diag.h"
+#include "util/error.h"
+#include "util/strutil.h"
+#include "util/timeutil.h"
+#include "yaml/yaml.h"
+
+/* 2026-01-01T00:00:00Z */
+#define T0 1767225600000LL
+#define SEC(x) ((int64_t)(x) * 1000)
+
+/* Parses JSON written with ' for " (new reference; NULL and a failure when
+ * it does not parse). */
+static json_t *J(const char *text) {
+  char *s = strdup(text);
+  for (char *p = s; p && *p; p++)
+    if (*p == '\'')
+      *p = '"';
+  json_error_t err;
+  json_t *v = s ? json_loads(s, JSON_DECODE_ANY, &err) : NULL;
+  if (!v)
+    FAILF("test JSON does not parse: %s: %s", err.text, text);
+  free(s);
+  return v;
+}
+
+/* Compares two JSON values, printing both when they differ. */
+static int json_same(json_t *got, json_t *want, const char *what) {
+  if (got && want && json_equal(got, want))
+    return 1;
+  char *g = got ? json_dumps(got, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+  char *w = want ? json_dumps(want, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+  FAILF("%s differs:\n--- got\n%s\n--- want\n%s", what, g ? g : "(null)", w ? w : "(null)");
+  free(g);
+  free(w);
+  return 0;
+}
+
+static const char *source_dir(void) {
+  const char *d = getenv("SKEIN_SOURCE_DIR");
+  return d && *d ? d : ".";
+}
+
+static json_t *load_fixture(const char *name) {
+  char path[4096];
+  snprintf(path, sizeof(path), "%s/tests/unit/data/controller/%s", source_dir(), name);
+  json_error_t err;
+  json_t *v = json_load_file(path, 0, &err);
+  if (!v)
+    FAILF("fixture %s: %s (line %d)", path, err.text, err.line);
+  return v;
+}
+
+/* Loads a Workflow from YAML (identity wf/ml/uid-1 unless given). */
+static sk_workflow_t *load_wf(const char *yaml) {
+  sk_diags_t d;
+  sk_diags_init(&d);
+  sk_yaml_doc_t **docs = NULL;
+  size_t ndocs = 0;
+  sk_workflow_t *wf = NULL;
+  if (sk_yaml_parse(yaml, strlen(yaml), "case.yaml", &d, &docs, &ndocs) == 0 && ndocs == 1)
+    sk_spec_parse_workflow(docs[0], &d, &wf);
+  if (!wf) {
+    FAILF("workflow did not load:\n%s", yaml);
+    sk_diags_print(&d, stdout);
+  }
+  if (docs)
+    sk_yaml_docs_destroy(docs, ndocs);
+  sk_diags_release(&d);
+  return wf;
+}
+
+/* ---- names ---- */
+
+static bool valid_pod_name(const char *s) {
+  return strlen(s) <= 63 && sk_is_dns1123_subdomain(s) && s[strlen(s) - 1] != '-';
+}
+
+TEST(pod_name_plain) {
+  char out[64];
+  CHECK_INT(sk_controller_pod_name("wf", "train", 1, out, sizeof(out)), 0);
+  CHECK_STR(out, "wf-train-1");
+  CHECK_INT(sk_controller_pod_name("mnist-x7k2p", "train-12", 3, out, sizeof(out)), 0);
+  CHECK_STR(out, "mnist-x7k2p-train-12-3");
+  /* Exactly 63 characters is kept as it is. */
+  char wf[64];
+  memset(wf, 'a', 59);
+  wf[59] = '\0';
+  CHECK_INT(sk_controller_pod_name(wf, "s", 1, out, sizeof(out)), 0);
+  CHECK_INT(strlen(out), 63);
+  CHECK(strncmp(out, wf, 59) == 0 && strcmp(out + 59, "-s-1") == 0);
+  /* Uppercase never reaches a Pod name. */
+  CHECK_INT(sk_controller_pod_name("WF", "Train", 2, out, sizeof(out)), 0);
+  CHECK_STR(out, "wf-train-2");
+}
+
+TEST(pod_name_long) {
+  char wf[200], a[64], b[64], c2[64], d[64];
+  memset(wf, 'w', 150);
+  wf[150] = '\0';
+  CHECK_INT(sk_controller_pod_name(wf, "train", 1, a, sizeof(a)), 0);
+  CHECK_INT(strlen(a), 63);
+  CHECK(valid_pod_name(a));
+  /* First 52 characters, a dash, 10 hex digits. */
+  CHECK(strncmp(a, wf, 52) == 0);
+  CHECK(a[52] == '-');
+  for (int i = 53; i < 63; i++)
+    CHECK((a[i] >= '0' && a[i] <= '9') || (a[i] >= 'a' && a[i] <= 'f'));
+  /* Deterministic. */
+  CHECK_INT(sk_controller_pod_name(wf, "train", 1, b, sizeof(b)), 0);
+  CHECK_STR(a, b);
+  /* Attempts and instances differ although their prefixes are equal. */
+  CHECK_INT(sk_controller_pod_name(wf, "train", 2, b, sizeof(b)), 0);
+  CHECK(strcmp(a, b) != 0);
+  CHECK_INT(sk_controller_pod_name(wf, "train-1", 1, c2, sizeof(c2)), 0);
+  CHECK_INT(sk_controller_pod_name(wf, "train-10", 1, d, sizeof(d)), 0);
+  CHECK(strcmp(c2, d) != 0 && strcmp(c2, a) != 0);
+  CHECK(strncmp(a, b, 52) == 0 && strncmp(a, c2, 52) == 0);
+  /* Two workflows that share the first 52 characters. */
+  char wf2[200];
+  memcpy(wf2, wf, sizeof(wf));
+  wf2[120] = 'x';
+  CHECK_INT(sk_controller_pod_name(wf2, "train", 1, b, sizeof(b)), 0);
+  CHECK(strcmp(a, b) != 0);
+  CHECK(strncmp(a, b, 52) == 0);
+}
+
+TEST(pod_name_no_dash_before_hash) {
+  /* Character 52 is a '-' (and 51 a '.'): the prefix drops them, so the
+   * name holds no "-." or "--" before the hash. */
+  char wf[100], out[64];
+  memset(wf, 'a', 90);
+  wf[50] = '.';
+  wf[51] = '-';
+  wf[90] = '\0';
+  CHECK_INT(sk_controller_pod_name(wf, "step", 1, out, sizeof(out)), 0);
+  CHECK(valid_pod_name(out));
+  CHECK(strstr(out, "--") == NULL && strstr(out, ".-") == NULL);
+  CHECK(strncmp(out, wf, 50) == 0 && out[50] == '-');
+  CHECK_INT(strlen(out), 50 + 1 + 10);
+}
+
+TEST(pod_name_errors) {
+  char out[64];
+  CHECK_INT(sk_controller_pod_name("wf", "s", 0, out, sizeof(out)), SK_EINVAL);
+  CHECK_INT(sk_controller_pod_name("", "s", 1, out, sizeof(out)), SK_EINVAL);
+  CHECK_INT(sk_controller_pod_name("wf", NULL, 1, out, sizeof(out)), SK_EINVAL);
+  CHECK_INT(sk_controller_pod_name("wf", "s", 1, out, 4), SK_ETOOBIG);
+  char big[700];
+  memset(big, 'a', sizeof(big) - 1);
+  big[sizeof(big) - 1] = '\0';
+  CHECK_INT(sk_controller_pod_name(big, "s", 1, out, sizeof(out)), SK_EINVAL);
+}
+
+TEST(label_values) {
+  char out[64];
+  CHECK_INT(sk_controller_label_value("train-0", out, sizeof(out)), 0);
+  CHECK_STR(out, "train-0");
+  char lng[254];
+  memset(lng, 'b', 253);
+  lng[253] = '\0';
+  CHECK_INT(sk_controller_label_value(lng, out, sizeof(out)), 0);
+  CHECK_INT(strlen(out), 63);
+  CHECK(sk_is_dns1123_label(out));
+  char again[64];
+  lng[200] = 'c';
+  CHECK_INT(sk_controller_label_value(lng, again, sizeof(again)), 0);
+  CHECK(strcmp(out, again) != 0);
+}
+
+/* ---- merge ---- */
+
+static void merge_case(const char *target, const char *patch, const char *want) {
+  json_t *t = J(target), *p = J(patch), *w = J(want);
+  json_t *before = json_deep_copy(p);
+  char err[256] = "";
+  int rc = sk_controller_merge(t, p, err, sizeof(err));
+  if (rc != 0)
+    FAILF("merge failed: %s", err);
+  else
+    json_same(t, w, "merged spec");
+  json_same(p, before, "the patch after merging");
+  json_decref(t);
+  json_decref(p);
+  json_decref(w);
+  json_decref(before);
+}
+
+static void merge_error(const char *target, const char *patch, const char *want_err) {
+  json_t *t = J(target), *p = J(patch);
+  char err[256] = "";
+  CHECK_INT(sk_controller_merge(t, p, err, sizeof(err)), SK_EINVAL);
+  CHECK_STR(err, want_err);
+  json_decref(t);
+  json_decref(p);
+}
+
+TEST(merge_objects_and_scalars) {
+  merge_case("{'a': {'b': 1, 'c': 2}, 'd': 'x'}", "{'a': {'c': 3, 'e': 4}, 'd': 'y'}",
+             "{'a': {'b': 1, 'c': 3, 'e': 4}, 'd': 'y'}");
+  /* null deletes, also in a nested object; a new object drops its nulls. */
+  merge_case("{'a': {'b': 1, 'c': 2}, 'd': 'x'}", "{'a': {'b': null}, 'd': null, 'n': {'k': null, 'v': 1}}",
+             "{'a': {'c': 2}, 'n': {'v': 1}}");
+  /* A scalar replaced by an object, an object by a scalar. */
+  merge_case("{'a': 1, 'b': {'c': 1}}", "{'a': {'x': 1}, 'b': 2}", "{'a': {'x': 1}, 'b': 2}");
+  merge_case("{'a': 1}", "null", "{'a': 1}");
+  merge_case("{'a': 1}", "{}", "{'a': 1}");
+}
+
+TEST(merge_lists) {
+  /* Plain lists are replaced. */
+  merge_case("{'tolerations': [{'key': 'a'}], 'x': {'args': ['1', '2']}}",
+             "{'tolerations': [{'key': 'b'}], 'x': {'args': ['3']}}",
+             "{'tolerations': [{'key': 'b'}], 'x': {'args': ['3']}}");
+  /* containers by name, env by name, volumeMounts by mountPath. */
+  merge_case(
+      "{'containers': [{'name': 'main', 'image': 'i', 'env': [{'name': 'A', 'value': '1'}],"
+      " 'volumeMounts': [{'name': 'v', 'mountPath': '/data'}]}]}",
+      "{'containers': [{'name': 'main', 'env': [{'name': 'A', 'value': '2'}, {'name': 'B', "
+      "'value': '3'}], 'volumeMounts': [{'name': 'w', 'mountPath': '/data', 'readOnly': true},"
+      " {'name': 'c', 'mountPath': '/cache'}]}, {'name': 'side', 'image': 'envoy'}]}",
+      "{'containers': [{'name': 'main', 'image': 'i', 'env': [{'name': 'A', 'value': '2'}, "
+      "{'name': 'B', 'value': '3'}], 'volumeMounts': [{'name': 'w', 'mountPath': '/data', "
+      "'readOnly': true}, {'name': 'c', 'mountPath': '/cache'}]}, {'name': 'side', 'image': "
+      "'envoy'}]}");
+  /* A keyed list that the target lacks is built from the patch. */
+  merge_case("{}", "{'volumes': [{'name': 'v', 'emptyDir': {}, 'x': null}]}",
+             "{'volumes': [{'name': 'v', 'emptyDir': {}}]}");
+  /* ports by containerPort; $patch: delete removes an item. */
+  merge_case("{'ports': [{'containerPort': 80, 'name': 'a'}, {'containerPort': 81}],"
+             " 'env': [{'name': 'A'}, {'name': 'B'}]}",
+             "{'ports': [{'containerPort': 80, 'protocol': 'UDP'}],"
+             " 'env': [{'name': 'A', '$patch': 'delete'}, {'name': 'Z', '$patch': 'delete'}]}",
+             "{'ports': [{'containerPort': 80, 'name': 'a', 'protocol': 'UDP'}, "
+             "{'containerPort': 81}], 'env': [{'name': 'B'}]}");
+}
+
+TEST(merge_errors) {
+  merge_error("{}", "{'containers': [{'image': 'x'}]}",
+              "podSpecPatch.containers[0]: an item of this list is merged by its \"name\", "
+              "which it lacks");
+  merge_error("{'containers': []}", "{'containers': [{'name': 'a', 'env': ['x']}]}",
+              "podSpecPatch.containers[0].env[0]: an item of this list is merged by its "
+              "\"name\", which it lacks");
+  merge_error("{}", "{'env': [{'name': 'a', '$patch': 'replace'}]}",
+              "podSpecPatch.env[0]: the only supported \"$patch\" directive is \"delete\"");
+  merge_error("{}", "{'$retainKeys': ['a']}",
+              "podSpecPatch.$retainKeys: patch directives are not supported here (only "
+              "{\"$patch\": \"delete\"} in an item of a merged list)");
+  merge_error("{}", "[1]", "podSpecPatch: must be an object (a part of a PodSpec)");
+  /* Nesting deeper than any PodSpec is refused, not recursed into. */
+  sk_buf_t b;
+  sk_buf_init(&b, 1 << 16);
+  for (int i = 0; i < 200; i++)
+    sk_buf_puts(&b, "{'a': ");
+  sk_buf_puts(&b, "1");
+  for (int i = 0; i < 200; i++)
+    sk_buf_puts(&b, "}");
+  json_t *t = json_object(), *p = J(b.data);
+  char err[256] = "";
+  CHECK_INT(sk_controller_merge(t, p, err, sizeof(err)), SK_EINVAL);
+  CHECK(strstr(err, "nested too deeply") != NULL);
+  json_decref(t);
+  json_decref(p);
+  sk_buf_release(&b);
+}
+
+/* ---- the Pod ---- */
+
+static const char *const k_wf_basic =
+    "apiVersion: skein.dev/v1alpha1\n"
+    "kind: Workflow\n"
+    "metadata: {name: mnist, namespace: ml, uid: 0b6f-uid}\n"
+    "spec:\n"
+    "  serviceAccountName: ml-runner\n"
+    "  steps:\n"
+    "    - name: train\n"
+    "      timeoutSeconds: 600\n"
+    "      pod:\n"
+    "        image: python:3.11-slim\n"
+    "        imagePullPolicy: IfNotPresent\n"
+    "        command: [python, -c]\n"
+    "        args: ['print(1)']\n"
+    "        workingDir: /work\n"
+    "        env:\n"
+    "          - {name: EPOCHS, value: '5'}\n"
+    "          - name: TOKEN\n"
+    "            valueFrom: {secretKeyRef: {name: creds, key: token}}\n"
+    "        resources: {requests: {cpu: '1', memory: 1Gi}, limits: {memory: 2Gi}}\n"
+    "        volumeMounts: [{name: data, mountPath: /data}]\n";
+
+static const char *const k_wf_patch =
+    "apiVersion: skein.dev/v1alpha1\n"
+    "kind: Workflow\n"
+    "metadata: {name: mnist, namespace: ml, uid: 0b6f-uid}\n"
+    "spec:\n"
+    "  steps:\n"
+    "    - name: train\n"
+    "      pod:\n"
+    "        image: trainer:2\n"
+    "        command: [train]\n"
+    "        env: [{name: SKEIN_OUTPUTS, value: /tmp/ignored}, {name: A, value: '1'}]\n"
+    "        volumeMounts: [{name: data, mountPath: /data}]\n"
+    "        podSpecPatch:\n"
+    "          nodeSelector: {gpu: a100}\n"
+    "          tolerations: [{key: gpu, operator: Exists}]\n"
+    "          volumes: [{name: data, persistentVolumeClaim: {claimName: mnist}}]\n"
+    "          containers:\n"
+    "            - name: main\n"
+    "              env: [{name: A, value: '2'}]\n"
+    "              volumeMounts: [{name: cache, mountPath: /data, readOnly: true}]\n"
+    "              resources: {limits: {nvidia.com/gpu: 1}}\n"
+    "            - {name: sidecar, image: 'envoy:1'}\n";
+
+static void build_case(const char *yaml, const char *instance, int attempt, const char *fixture) {
+  sk_workflow_t *wf = load_wf(yaml);
+  json_t *want = load_fixture(fixture);
+  if (!wf || !want) {
+    sk_workflow_destroy(wf);
+    json_decref(want);
+    return;
+  }
+  json_t *body = json_deep_copy(wf->steps[0].body);
+  json_t *before = json_deep_copy(body);
+  json_t *pod = NULL;
+  char err[512] = "";
+  int rc = sk_controller_build_pod(wf, &wf->steps[0], instance, attempt, body, &pod, err,
+                                   sizeof(err));
+  if (rc != 0)
+    FAILF("build failed: %s", err);
+  else
+    json_same(pod, want, fixture);
+  json_same(body, before, "the body after building");
+  json_decref(pod);
+  json_decref(body);
+  json_decref(before);
+  json_decref(want);
+  sk_workflow_destroy(wf);
+}
+
+TEST(build_basic) { build_case(k_wf_basic, "train", 1, "pod-basic.json"); }
+
+TEST(build_patch) { build_case(k_wf_patch, "train", 2, "pod-patch.json"); }
+
+static void build_error(const char *patch_yaml, const char *want) {
+  sk_buf_t y;
+  sk_buf_init(&y, 1 << 16);
+  sk_buf_printf(&y,
+                "apiVersion: skein.dev/v1alpha1\nkind: Workflow\nmetadata: {name: wf}\n"
+                "spec:\n  steps:\n    - name: s\n      pod:\n        image: x\n"
+                "        podSpecPatch: %s\n",
+                patch_yaml);
+  sk_workflow_t *wf = load_wf(y.data);
+  sk_buf_release(&y);
+  if (!wf)
+    return;
+  json_t *pod = NULL;
+  char err[512] = "";
+  CHECK_INT(sk_controller_build_pod(wf, &wf->steps[0], "s", 1, wf->steps[0].body, &pod, err,
+                                    sizeof(err)),
+            SK_EINVAL);
+  CHECK(pod == NULL);
+  CHECK_STR(err, want);
+  sk_workflow_destroy(wf);
+}
+
+TEST(build_errors) {
+  build_error("{restartPolicy: OnFailure}",
+              "podSpecPatch.restartPolicy: must stay \"Never\": a step is retried by its retry "
+              "setting, with a new Pod per attempt");
+  build_error("{containers: [{name: main, $patch: delete}]}",
+              "podSpecPatch.containers: the container \"main\" runs the step and cannot be "
+              "removed");
+  build_error("{containers: [{image: x}]}",
+              "podSpecPatch.containers[0]: an item of this list is merged by its \"name\", "
+              "which it lacks");
+}
+
+TEST(build_outputs_path_follows_patch) {
+  sk_workflow_t *wf = load_wf(
+      "apiVersion: skein.dev/v1alpha1\nkind: Workflow\nmetadata: {name: wf}\n"
+      "spec:\n  steps:\n    - name: s\n      pod:\n        image: x\n"
+      "        podSpecPatch: {containers: [{name: main, terminationMessagePath: /out/msg}]}\n");
+  if (!wf)
+    return;
+  json_t *pod = NULL;
+  char err[512] = "";
+  REQUIRE(sk_controller_build_pod(wf, &wf->steps[0], "s", 1, wf->steps[0].body, &pod, err,
+                                  sizeof(err)) == 0);
+  json_t *want = J("[{'name': 'SKEIN_WORKFLOW', 'value': 'wf'}, {'name': 'SKEIN_STEP', 'value': "
+                   "'s'}, {'name': 'SKEIN_ATTEMPT', 'value': '1'}, {'name': 'SKEIN_OUTPUTS', "
+                   "'value': '/out/msg'}]");
+  json_t *main = json_array_get(json_object_get(json_object_get(pod, "spec"), "containers"), 0);
+  json_same(json_object_get(main, "env"), want, "env");
+  /* No uid: no owner uid and no uid annotation (a model not from the API). */
+  json_t *md = json_object_get(pod, "metadata");
+  CHECK(json_object_get(json_array_get(json_object_get(md, "ownerReferences"), 0), "uid") == NULL);
+  CHECK_STR(json_string_value(json_object_get(md, "namespace")), "default");
+  json_decref(want);
+  json_decref(pod);
+  sk_workflow_destroy(wf);
+}
+
+/* ---- observing ---- */
+
+typedef struct obs_case {
+  const char *name;
+  const char *pod;      /* JSON with single quotes */
+  bool gone;
+  int64_t now;
+  sk_controller_pod_state_t state;
+  const char *message;  /* FAILED: exact */
+  const char *outputs;  /* SUCCEEDED: JSON or NULL for none */
+  int64_t at_ms;        /* 0 = now */
+  int64_t recheck;      /* WAIT */
+} obs_case_t;
+
+#define CREATED "'metadata': {'name': 'p', 'creationTimestamp': '2026-01-01T00:00:00Z'}"
+#define MAIN_TERM(code, reason, msg)                                                        \
+  "{'name': 'main', 'state': {'terminated': {'exitCode': " #code ", 'reason': '" reason       \
+  "', 'message': '" msg "', 'finishedAt': '2026-01-01T00:01:00Z'}}}"
+
+static const obs_case_t k_obs_cases[] = {
+    {"succeeded with lines",
+     "{" CREATED ", 'status': {'phase': 'Succeeded', 'containerStatuses': [" MAIN_TERM(
+         0, "Completed", "accuracy=0.93\\nmodel=gs://b/m\\n") "]}}",
+     false, T0 + SEC(90), SK_CONTROLLER_POD_SUCCEEDED, NULL,
+     "{'accuracy': '0.93', 'model': 'gs://b/m'}", T0 + SEC(60), 0},
+    {"succeeded with a JSON object",
+     "{" CREATED ", 'status': {'phase': 'Succeeded', 'containerStatuses': [" MAIN_TERM(
+         0, "Completed", "{\\\"n\\\": 3, \\\"ok\\\": true}") "]}}",
+     false, T0, SK_CONTROLLER_POD_SUCCEEDED, NULL, "{'n': '3', 'ok': 'true'}", T0 + SEC(60), 0},
+    {"succeeded without outputs",
+     "{" CREATED ", 'status': {'phase': 'Succeeded', 'containerStatuses': [" MAIN_TERM(
+         0, "Completed", "") "]}}",
+     false, T0, SK_CONTROLLER_POD_SUCCEEDED, NULL, NULL, T0 + SEC(60), 0},
+    {"bad outputs",
+     "{" CREATED ", 'status': {'phase': 'Succeeded', 'containerStatuses': [" MAIN_TERM(
+         0, "Completed", "hello") "]}}",
+     false, T0, SK_CONTROLLER_POD_FAILED, "outputs file line 1: expected NAME=VALUE, got \"hello\"",
+     NULL, T0 + SEC(60), 0},
+    {"exit code",
+     "{" CREATED ", 'status': {'phase': 'Failed', 'containerStatuses': [" MAIN_TERM(
+         3, "Error", "") "]}}",
+     false, T0, SK_CONTROLLER_POD_FAILED, "exit code 3 (Error)", NULL, T0 + SEC(60), 0},
+    {"exit code with the log's last line",
+     "{" CREATED ", 'status': {'phase': 'Failed', 'containerStatuses': [" MAIN_TERM(
+         1, "Error", "Traceback (most recent call last):\\n  x\\nValueError: bad lr \\n\\n") "]}}",
+     false, T0, SK_CONTROLLER_POD_FAILED, "exit code 1 (Error): ValueError: bad lr", NULL,
+     T0 + SEC(60), 0},
+    {"out of memory",
+     "{" CREATED ", 'status': {'phase': 'Failed', 'containerStatuses': [" MAIN_TERM(
+         137, "OOMKilled", "") "]}}",
+     false, T0, SK_CONTROLLER_POD_FAILED,
+     "exit code 137 (OOMKilled): the container ran out of memory (resources.limits.memory)", NULL,
+     T0 + SEC(60), 0},
+    {"deadline",
+     "{" CREATED ", 'spec': {'activeDeadlineSeconds': 30}, 'status': {'phase': 'Failed', "
+     "'reason': 'DeadlineExceeded', 'message': 'Pod was active on the node longer than the "
+     "specified deadline'}}",
+     false, T0, SK_CONTROLLER_POD_FAILED, "timed out after 30s", NULL, 0, 0},
+    {"evicted",
+     "{" CREATED ", 'status': {'phase': 'Failed', 'reason': 'Evicted', 'message': 'The node "
+     "was low on resource: memory.'}}",
+     false, T0, SK_CONTROLLER_POD_FAILED,
+     "pod was evicted: The node was low on resource: memory.", NULL, 0, 0},
+    {"init container failed",
+     "{" CREATED ", 'status': {'phase': 'Failed', 'initContainerStatuses': [{'name': 'fetch', "
+     "'state': {'terminated': {'exitCode': 2, 'reason': 'Error'}}}], 'containerStatuses': "
+     "[{'name': 'main', 'state': {'waiting': {'reason': 'PodInitializing'}}}]}}",
+     false, T0, SK_CONTROLLER_POD_FAILED, "init container fetch: exit code 2 (Error)", NULL, 0,
+     0},
+    {"failed with only a reason",
+     "{" CREATED ", 'status': {'phase': 'Failed', 'reason': 'NodeAffinity', 'message': "
+     "'Predicate NodeAffinity failed'}}",
+     false, T0, SK_CONTROLLER_POD_FAILED, "pod failed: NodeAffinity: Predicate NodeAffinity failed",
+     NULL, 0, 0},
+    {"failed with nothing", "{" CREATED ", 'status': {'phase': 'Failed'}}", false, T0,
+     SK_CONTROLLER_POD_FAILED, "pod failed", NULL, 0, 0},
+    {"invalid image fails at once",
+     "{" CREATED ", 'status': {'phase': 'Pending', 'containerStatuses': [{'name': 'main', "
+     "'state': {'waiting': {'reason': 'InvalidImageName', 'message': 'couldnt parse image "
+     "reference'}}}]}}",
+     false, T0 + SEC(1), SK_CONTROLLER_POD_FAILED,
+     "cannot start container main: InvalidImageName: couldnt parse image reference", NULL, 0, 0},
+    {"image pull back-off within the grace period",
+     "{" CREATED ", 'status': {'phase': 'Pending', 'containerStatuses': [{'name': 'main', "
+     "'state': {'waiting': {'reason': 'ImagePullBackOff', 'message': 'Back-off pulling image "
+     "x'}}}]}}",
+     false, T0 + SEC(60), SK_CONTROLLER_POD_WAIT, NULL, NULL, 0,
+     T0 + SK_CONTROLLER_WAITING_GRACE_MS},
+    {"image pull back-off after the grace period",
+     "{" CREATED ", 'status': {'phase': 'Pending', 'containerStatuses': [{'name': 'main', "
+     "'state': {'waiting': {'reason': 'ImagePullBackOff', 'message': 'Back-off pulling image "
+     "x'}}}]}}",
+     false, T0 + SEC(360), SK_CONTROLLER_POD_FAILED,
+     "cannot start container main: ImagePullBackOff: Back-off pulling image x (waited 6m00s)",
+     NULL, 0, 0},
+    {"a missing secret in an init container",
+     "{" CREATED ", 'status': {'phase': 'Pending', 'initContainerStatuses': [{'name': 'fetch', "
+     "'state': {'waiting': {'reason': 'CreateContainerConfigError', 'message': 'secret "
+     "\\\"creds\\\" not found'}}}]}}",
+     false, T0 + SEC(301), SK_CONTROLLER_POD_FAILED,
+     "cannot start container fetch: CreateContainerConfigError: secret \"creds\" not found "
+     "(waited 5m01s)",
+     NULL, 0, 0},
+    {"running", "{" CREATED ", 'status': {'phase': 'Running'}}", false, T0,
+     SK_CONTROLLER_POD_WAIT, NULL, NULL, 0, 0},
+    {"no status yet", "{" CREATED "}", false, T0, SK_CONTROLLER_POD_WAIT, NULL, NULL, 0, 0},
+    {"phase unknown", "{" CREATED ", 'status': {'phase': 'Unknown'}}", false, T0,
+     SK_CONTROLLER_POD_WAIT, NULL, NULL, 0, 0},
+    {"being deleted while running",
+     "{'metadata': {'name': 'p', 'deletionTimestamp': '2026-01-01T00:00:05Z'}, 'status': "
+     "{'phase': 'Running'}}",
+     false, T0, SK_CONTROLLER_POD_FAILED, "pod was deleted", NULL, 0, 0},
+    {"killed by its deletion",
+     "{'metadata': {'name': 'p', 'deletionTimestamp': '2026-01-01T00:00:05Z'}, 'status': "
+     "{'phase': 'Failed', 'containerStatuses': [" MAIN_TERM(143, "Error", "") "]}}",
+     false, T0, SK_CONTROLLER_POD_FAILED, "pod was deleted", NULL, T0 + SEC(60), 0},
+    {"gone while pending", "{" CREATED ", 'status': {'phase': 'Pending'}}", true, T0,
+     SK_CONTROLLER_POD_FAILED, "pod was deleted", NULL, 0, 0},
+    {"gone after it succeeded keeps the result",
+     "{" CREATED ", 'status': {'phase': 'Succeeded', 'containerStatuses': [" MAIN_TERM(
+         0, "Completed", "a=1") "]}}",
+     true, T0, SK_CONTROLLER_POD_SUCCEEDED, NULL, "{'a': '1'}", T0 + SEC(60), 0},
+    {"a simulated kubelet's success", "{" CREATED ", 'status': {'phase': 'Succeeded'}}", true,
+     T0, SK_CONTROLLER_POD_SUCCEEDED, NULL, NULL, 0, 0},
+    {"main done while a sidecar runs",
+     "{" CREATED ", 'status': {'phase': 'Running', 'containerStatuses': [{'name': 'envoy', "
+     "'state': {'running': {}}}, " MAIN_TERM(0, "Completed", "x=y") "]}}",
+     false, T0, SK_CONTROLLER_POD_SUCCEEDED, NULL, "{'x': 'y'}", T0 + SEC(60), 0},
+    {"main failed while a sidecar runs",
+     "{" CREATED ", 'status': {'phase': 'Running', 'containerStatuses': [{'name': 'envoy', "
+     "'state': {'running': {}}}, " MAIN_TERM(2, "Error", "") "]}}",
+     false, T0, SK_CONTROLLER_POD_FAILED, "exit code 2 (Error)", NULL, T0 + SEC(60), 0},
+};
+
+TEST(observe_table) {
+  for (size_t i = 0; i < sizeof(k_obs_cases) / sizeof(k_obs_cases[0]); i++) {
+    const obs_case_t *tc = &k_obs_cases[i];
+    json_t *pod = J(tc->pod);
+    if (!pod)
+      continue;
+    sk_controller_pod_obs_t o;
+    int rc = sk_controller_observe_pod(pod, tc->gone, tc->now, &o);
+    int before = sk_test_failed_now;
+    sk_test_failed_now = 0;
+    CHECK_INT(rc, 0);
+    CHECK_INT(o.state, tc->state);
+    CHECK_INT(o.at_ms, tc->at_ms ? tc->at_ms : tc->now);
+    CHECK_INT(o.recheck_at_ms, tc->recheck);
+    if (tc->state == SK_CONTROLLER_POD_FAILED)
+      CHECK_STR(o.message, tc->message);
+    if (tc->state == SK_CONTROLLER_POD_SUCCEEDED) {
+      if (tc->outputs) {
+        json_t *want = J(tc->outputs);
+        json_same(o.outputs, want, "outputs");
+        json_decref(want);
+      } else {
+        CHECK(o.outputs == NULL);
+      }
+    }
+    if (sk_test_failed_now)
+      printf("  in case \"%s\"\n", tc->name);
+    sk_test_failed_now |= before;
+    sk_controller_pod_obs_release(&o);
+    json_decref(pod);
+  }
+}
+
+TEST(observe_long_messages_stay_utf8) {
+  /* A failure message longer than the cap is cut on a character boundary. */
+  sk_buf_t b;
+  sk_buf_init(&b, 1 << 16);
+  sk_buf_puts(&b, "{\"metadata\": {\"name\": \"p\"}, \"status\": {\"phase\": \"Failed\", "
+                  "\"reason\": \"X\", \"message\": \"");
+  for (int i = 0; i < 1000; i++)
+    sk_buf_puts(&b, "\xc3\xa9");
+  sk_buf_puts(&b, "\"}}");
+  json_t *pod = json_loads(b.data, 0, NULL);
+  sk_buf_release(&b);
+  REQUIRE(pod);
+  sk_controller_pod_obs_t o;
+  CHECK_INT(sk_controller_observe_pod(pod, false, T0, &o), 0);
+  CHECK_INT(o.state, SK_CONTROLLER_POD_FAILED);
+  size_t bad = 0;
+  CHECK(sk_utf8_valid(o.message, strlen(o.message), &bad));
+  CHECK(strlen(o.message) < SK_STATUS_MAX_MESSAGE);
+  CHECK(strncmp(o.message, "pod failed: X: ", 15) == 0);
+  sk_controller_pod_obs_release(&o);
+  json_decref(pod);
+}
+
+TEST(pod_owner) {
+  json_t *pod = J("{'metadata': {'ownerReferences': [{'apiVersion': 'apps/v1', 'kind': "
+                  "'ReplicaSet', 'name': 'x', 'uid': 'u0', 'controller': true}, {'apiVersion': "
+                  "'skein.dev/v1alpha1', 'kind': 'Workflow', 'name': 'wf', 'uid': 'u1', "
+                  "'controller': true}]}}");
+  const char *name = NULL, *uid = NULL;
+  CHECK_INT(sk_controller_pod_owner(pod, &name, &uid), 0);
+  CHECK_STR(name, "wf");
+  CHECK_STR(uid, "u1");
+  json_decref(pod);
+  pod = J("{'metadata': {'ownerReferences': [{'apiVersion': 'skein.dev/v1alpha1', 'kind': "
+          "'Workflow', 'name': 'wf', 'uid': 'u1'}]}}");
+  CHECK_INT(sk_controller_pod_owner(pod, &name, &uid), SK_ENOENT);
+  json_decref(pod);
+  pod = J("{'metadata': {}}");
+  CHECK_INT(sk_controller_pod_owner(pod, &name, &uid), SK_ENOENT);
+  json_decref(pod);
+}
+
+int main(void) {
+  RUN(pod_name_plain);
+  RUN(pod_name_long);
+  RUN(pod_name_no_dash_before_hash);
+  RUN(pod_name_errors);
+  RUN(label_values);
+  RUN(merge_objects_and_scalars);
+  RUN(merge_lists);
+  RUN(merge_errors);
+  RUN(build_basic);
+  RUN(build_patch);
+  RUN(build_errors);
+  RUN(build_outputs_path_follows_patch);
+  RUN(observe_table);
+  RUN(observe_long_messages_stay_utf8);
+  RUN(pod_owner);
+  return TEST_DONE();
+}
