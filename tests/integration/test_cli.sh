@@ -11,27 +11,11 @@
 set -euo pipefail
 
 : "${SKEINCTL:?set SKEINCTL to the skeinctl binary}"
-: "${SKEIN_SOURCE_DIR:?set SKEIN_SOURCE_DIR to the source root}"
+. "${SKEIN_SOURCE_DIR:?set SKEIN_SOURCE_DIR to the source root}/tests/lib/testlib.sh"
 wf=$SKEIN_SOURCE_DIR/tests/integration/workflows
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+scratch_dir
 cd "$tmp"
-failures=0
-
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-
-# expect DESCRIPTION GOT WANT: compares two strings and prints both on a mismatch.
-expect() {
-  if [[ "$2" == "$3" ]]; then
-    echo "ok   $1 ($2)"
-  else
-    fail "$1: got '$2', want '$3'"
-  fi
-}
 
 # sk ARGS...: runs skeinctl; sets rc, and leaves stdout and stderr in
 # $tmp/out and $tmp/err.
@@ -43,7 +27,7 @@ sk() {
 # has FILE TEXT DESCRIPTION: FILE holds TEXT (a fixed string).
 has() {
   if grep -qF -- "$2" "$1"; then
-    echo "ok   $3"
+    ok "$3"
   else
     fail "$3: ${1##*/} lacks '$2'; it holds:"
     cat "$1" >&2
@@ -97,7 +81,7 @@ has "$tmp/out" "usage: skeinctl validate FILE" "validate --help: the validate us
 sk version
 expect "version: exit code" "$rc" 0
 if [[ $(cat "$tmp/out") =~ ^skeinctl\ [0-9]+\.[0-9]+\.[0-9]+$ ]]; then
-  echo "ok   version: $(cat "$tmp/out")"
+  ok "version: $(cat "$tmp/out")"
 else
   fail "version: stdout is '$(cat "$tmp/out")'"
 fi
@@ -119,10 +103,10 @@ expect "-p for a workflow without params: message" "$(cat "$tmp/err")" \
 sk run "$wf/required.yaml" -p dataset=mnist -p epochs=7 -o json --workdir "$tmp/req"
 expect "required param given: exit code" "$rc" 0
 expect "required param given: the step saw it" \
-  "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print([s for s in d["status"]["steps"] if s["name"]=="use"][0]["outputs"]["dataset"])' "$tmp/out")" \
+  "$(jget "$tmp/out" 'step("use")["outputs"]["dataset"]')" \
   mnist
 expect "required param given: recorded in the Workflow" \
-  "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(",".join(p["name"]+"="+p.get("value", "") for p in d["spec"]["params"]))' "$tmp/req/workflow.json")" \
+  "$(jget "$tmp/req/workflow.json" '",".join(p["name"] + "=" + p.get("value", "") for p in doc["spec"]["params"])')" \
   "dataset=mnist,epochs=7"
 
 # 4. Steps that cannot run here: every problem, in one go.
@@ -181,8 +165,4 @@ sk run --resume "$tmp/empty-dir"
 expect "resume of an empty directory: exit code" "$rc" 2
 has "$tmp/err" "holds no run to resume" "resume of an empty directory: message"
 
-if [[ $failures -ne 0 ]]; then
-  echo "$failures check(s) failed" >&2
-  exit 1
-fi
-echo "all cli checks passed"
+finish cli

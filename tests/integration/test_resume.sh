@@ -10,51 +10,11 @@
 set -euo pipefail
 
 : "${SKEINCTL:?set SKEINCTL to the skeinctl binary}"
-: "${SKEIN_SOURCE_DIR:?set SKEIN_SOURCE_DIR to the source root}"
+. "${SKEIN_SOURCE_DIR:?set SKEIN_SOURCE_DIR to the source root}/tests/lib/testlib.sh"
 wf=$SKEIN_SOURCE_DIR/tests/integration/workflows
 
-tmp=$(mktemp -d)
-bg_pid=
-cleanup() {
-  if [[ -n $bg_pid ]]; then kill -KILL "$bg_pid" 2>/dev/null || true; fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+scratch_dir
 cd "$tmp"
-failures=0
-
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-
-# expect DESCRIPTION GOT WANT: compares two strings and prints both on a mismatch.
-expect() {
-  if [[ "$2" == "$3" ]]; then
-    echo "ok   $1 ($2)"
-  else
-    fail "$1: got '$2', want '$3'"
-  fi
-}
-
-wait_for() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    if ((SECONDS >= deadline)); then return 1; fi
-    sleep 0.05
-  done
-}
-
-jget() {
-  python3 -c 'import json, sys
-doc = json.load(open(sys.argv[1]))
-status = doc.get("status", doc)
-def step(n):
-    return next((r for r in status.get("steps", []) if r.get("name") == n), {})
-v = eval(sys.argv[2])
-print(v if isinstance(v, str) else json.dumps(v))' "$@"
-}
 
 # runs NAME: how many times the step behind marker NAME ran.
 runs() {
@@ -65,15 +25,7 @@ runs() {
 sk() {
   local name=$1
   shift
-  rc=0
-  "$SKEINCTL" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" </dev/null || rc=$?
-  echo "run $name: exit $rc"
-}
-
-show() {
-  [[ $failures -gt $failures_before ]] || return 0
-  echo "--- stderr of run $1" >&2
-  tail -n 40 "$tmp/$1.err" >&2 || true
+  capture "$name" "$SKEINCTL" "$@"
 }
 
 marks=$tmp/marks
@@ -98,11 +50,7 @@ failures_before=$failures
 touch "$marks/fixed"
 sk resumed run --resume "$tmp/run" -o json
 expect "resumed: exit code" "$rc" 0
-if python3 -m json.tool "$tmp/resumed.out" >/dev/null 2>&1; then
-  echo "ok   resumed: stdout is one JSON document"
-else
-  fail "resumed: stdout is not one JSON document"
-fi
+is_json resumed
 expect "resumed: phase" "$(jget "$tmp/resumed.out" 'status["phase"]')" Succeeded
 expect "resumed: runs of first, fan-a, fan-b, second" \
   "$(runs first) $(runs fan-a) $(runs fan-b) $(runs second)" "1 1 2 2"
@@ -131,22 +79,15 @@ show again
 
 # 4. A run another skeinctl is driving cannot be resumed at the same time.
 failures_before=$failures
-"$SKEINCTL" run "$wf/signal.yaml" --workdir "$tmp/busy" >"$tmp/busy.out" 2>"$tmp/busy.err" </dev/null &
-bg_pid=$!
+background busy "$SKEINCTL" run "$wf/signal.yaml" --workdir "$tmp/busy"
 wait_for 20 test -e "$tmp/busy/started" || fail "busy: the long step never started"
 sk busy-resume run --resume "$tmp/busy"
 expect "busy: resume exit code" "$rc" 2
 grep -qF "another skeinctl is working on the run in $tmp/busy" "$tmp/busy-resume.err" ||
   fail "busy: no 'another skeinctl' message: $(cat "$tmp/busy-resume.err")"
 kill -INT "$bg_pid"
-rc=0
-wait "$bg_pid" || rc=$?
-bg_pid=
+reap
 expect "busy: the interrupted run's exit code" "$rc" 130
 show busy
 
-if [[ $failures -ne 0 ]]; then
-  echo "$failures check(s) failed" >&2
-  exit 1
-fi
-echo "all resume checks passed"
+finish resume

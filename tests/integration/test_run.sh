@@ -9,81 +9,19 @@
 set -euo pipefail
 
 : "${SKEINCTL:?set SKEINCTL to the skeinctl binary}"
-: "${SKEIN_SOURCE_DIR:?set SKEIN_SOURCE_DIR to the source root}"
+. "${SKEIN_SOURCE_DIR:?set SKEIN_SOURCE_DIR to the source root}/tests/lib/testlib.sh"
 wf=$SKEIN_SOURCE_DIR/tests/integration/workflows
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+scratch_dir
 cd "$tmp"
 here=$(pwd -P)
-failures=0
-
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-
-# expect DESCRIPTION GOT WANT: compares two strings and prints both on a mismatch.
-expect() {
-  if [[ "$2" == "$3" ]]; then
-    echo "ok   $1 ($2)"
-  else
-    fail "$1: got '$2', want '$3'"
-  fi
-}
-
-# Evaluates a Python expression over a JSON file: `doc` is the document,
-# `status` its status, step(NAME) one step record, out(NAME, KEY) one output.
-# Strings print as they are, anything else as JSON.
-cat >"$tmp/jget.py" <<'EOF'
-import json
-import sys
-
-with open(sys.argv[1]) as f:
-    doc = json.load(f)
-status = doc.get("status") or {}
-
-def step(name):
-    for r in status.get("steps") or doc.get("steps") or []:
-        if r.get("name") == name:
-            return r
-    return {}
-
-def out(name, key):
-    return (step(name).get("outputs") or {}).get(key)
-
-value = eval(sys.argv[2])
-print(value if isinstance(value, str) else json.dumps(value))
-EOF
-jget() {
-  python3 "$tmp/jget.py" "$@"
-}
 
 # run NAME ARGS...: runs skeinctl run ARGS with stdout in $tmp/NAME.out and
 # stderr in $tmp/NAME.err; sets rc.
 run() {
   local name=$1
   shift
-  rc=0
-  "$SKEINCTL" run "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" </dev/null || rc=$?
-  echo "run $name: exit $rc"
-}
-
-# is_json NAME: stdout of run NAME is exactly one JSON document.
-is_json() {
-  if python3 -m json.tool "$tmp/$1.out" >/dev/null 2>&1; then
-    echo "ok   $1: stdout is one JSON document"
-  else
-    fail "$1: stdout is not one JSON document:"
-    head -c 2000 "$tmp/$1.out" >&2
-  fi
-}
-
-# show NAME: prints a run's stderr when a check about it failed.
-show() {
-  [[ $failures -gt $failures_before ]] || return 0
-  echo "--- stderr of run $1" >&2
-  tail -n 60 "$tmp/$1.err" >&2 || true
+  capture "$name" "$SKEINCTL" run "$@"
 }
 
 # 1. The default run directory and the step's process environment.
@@ -93,7 +31,7 @@ expect "env: exit code" "$rc" 0
 is_json env
 dir=$here/.skein/runs/env-check
 for f in workflow.json status.json steps/show/attempt-1.log steps/show/outputs-1; do
-  if [[ -f $dir/$f ]]; then echo "ok   env: $f exists"; else fail "env: $dir/$f is missing"; fi
+  if [[ -f $dir/$f ]]; then ok "env: $f exists"; else fail "env: $dir/$f is missing"; fi
 done
 [[ -d $dir/steps/show/work ]] || fail "env: $dir/steps/show/work is missing"
 expect "env: SKEIN_STEP" "$(jget env.out 'out("show", "step")')" show
@@ -111,7 +49,7 @@ expect "env: workflow phase" "$(jget env.out 'status["phase"]')" Succeeded
 expect "env: status.json agrees" "$(jget "$dir/status.json" 'doc["phase"]')" Succeeded
 expect "env: namespace" "$(jget env.out 'doc["metadata"]["namespace"]')" default
 if [[ $(jget env.out 'doc["metadata"]["uid"]') =~ ^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$ ]]; then
-  echo "ok   env: uid is a UUIDv4"
+  ok "env: uid is a UUIDv4"
 else
   fail "env: uid '$(jget env.out 'doc["metadata"]["uid"]')' is not a UUIDv4"
 fi
@@ -123,7 +61,7 @@ grep -qxF "[show] to stdout" "$tmp/env.err" || fail "env: stderr lacks '[show] t
 grep -qxF "[show] to stderr" "$tmp/env.err" || fail "env: stderr lacks '[show] to stderr'"
 grep -qF "note: images are not used by skeinctl run; commands run on this machine" "$tmp/env.err" ||
   fail "env: the note about images is missing"
-show env
+show env 60
 
 # 2. Without -o json, step output and progress go to stdout, one line per
 # transition when it is not a terminal; a param overrides its default.
@@ -132,7 +70,7 @@ run env-text "$wf/env.yaml" -p mode=slow --workdir "$tmp/env-text"
 expect "env-text: exit code" "$rc" 0
 grep -qxF "[show] to stdout" "$tmp/env-text.out" || fail "env-text: stdout lacks '[show] to stdout'"
 if grep -qE '^[0-9]{2}:[0-9]{2}:[0-9]{2} show  Succeeded$' "$tmp/env-text.out"; then
-  echo "ok   env-text: a transition line"
+  ok "env-text: a transition line"
 else
   fail "env-text: no 'HH:MM:SS show  Succeeded' line"
 fi
@@ -141,7 +79,7 @@ grep -qxF "run directory: $tmp/env-text" "$tmp/env-text.out" || fail "env-text: 
 expect "env-text: -p reached the step" \
   "$(grep '^mode=' "$tmp/env-text/steps/show/outputs-1")" mode=slow
 if grep -q $'\x1b' "$tmp/env-text.out"; then fail "env-text: escape sequences in a file"; fi
-show env-text
+show env-text 60
 
 # 3. A step that always fails: three attempts, exit 1, the finally step runs.
 failures_before=$failures
@@ -159,7 +97,7 @@ for n in 1 2 3; do
   expect "retry: attempt-$n.log" "$(grep -c "attempt $n" "$tmp/retry/steps/flaky/attempt-$n.log")" 2
 done
 grep -qxF "[report] workflow ended Failed" "$tmp/retry.err" || fail "retry: the finally step did not see Failed"
-show retry
+show retry 60
 
 # 4. Outputs: both forms, between steps, a fan-out's as a list, the cap.
 failures_before=$failures
@@ -179,7 +117,7 @@ size=$(tr -d ' \n' <"$tmp/outputs/big-size" 2>/dev/null || echo unknown)
 expect "outputs: over the cap fails the step" "$(jget outputs.out 'step("big")["phase"]')" Failed
 expect "outputs: the cap message" "$(jget outputs.out 'step("big")["message"]')" \
   "outputs file is $size bytes, over the 4096-byte limit (a Pod's termination message is capped the same way); pass large artifacts as files or URIs"
-show outputs
+show outputs 60
 
 # 5. parallelism: 2 — never more than two instances at once, and two do overlap.
 failures_before=$failures
@@ -206,10 +144,6 @@ print(best)
 EOF
 ) || overlap="unreadable"
 expect "parallel: most instances running at once" "$overlap" 2
-show parallel
+show parallel 60
 
-if [[ $failures -ne 0 ]]; then
-  echo "$failures check(s) failed" >&2
-  exit 1
-fi
-echo "all run checks passed"
+finish run

@@ -10,52 +10,11 @@
 set -euo pipefail
 
 : "${SKEINCTL:?set SKEINCTL to the skeinctl binary}"
-: "${SKEIN_SOURCE_DIR:?set SKEIN_SOURCE_DIR to the source root}"
+. "${SKEIN_SOURCE_DIR:?set SKEIN_SOURCE_DIR to the source root}/tests/lib/testlib.sh"
 wf=$SKEIN_SOURCE_DIR/tests/integration/workflows
 
-tmp=$(mktemp -d)
-bg_pid=
-cleanup() {
-  # A skeinctl still running after a failed check must not outlive the test.
-  if [[ -n $bg_pid ]]; then kill -KILL "$bg_pid" 2>/dev/null || true; fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+scratch_dir
 cd "$tmp"
-failures=0
-
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-
-# expect DESCRIPTION GOT WANT: compares two strings and prints both on a mismatch.
-expect() {
-  if [[ "$2" == "$3" ]]; then
-    echo "ok   $1 ($2)"
-  else
-    fail "$1: got '$2', want '$3'"
-  fi
-}
-
-# wait_for SECONDS COMMAND...: polls COMMAND until it succeeds or the
-# deadline passes (then returns 1).
-wait_for() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    if ((SECONDS >= deadline)); then return 1; fi
-    sleep 0.05
-  done
-}
-
-# gone PID: the process no longer runs (absent, or a zombie nobody reaped yet).
-gone() {
-  [[ ! -e /proc/$1/stat ]] && return 0
-  local state
-  state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 0
-  [[ -z $state || $state == Z || $state == X ]]
-}
 
 # pid_in FILE: the pid a step wrote, once it is complete.
 pid_in() {
@@ -63,53 +22,25 @@ pid_in() {
   cat "$1"
 }
 
-jget() {
-  python3 -c 'import json, sys
-doc = json.load(open(sys.argv[1]))
-status = doc.get("status", doc)
-def step(n):
-    return next((r for r in status.get("steps", []) if r.get("name") == n), {})
-v = eval(sys.argv[2])
-print(v if isinstance(v, str) else json.dumps(v))' "$@"
-}
-
-ms() { echo $(($(date +%s%N) / 1000000)); }
-
-# start NAME FILE ARGS...: starts skeinctl run in the background.
+# start NAME FILE ARGS...: starts skeinctl run in the background. If a failed
+# check ends the test first, `background` has it killed at exit.
 start() {
   local name=$1 file=$2
   shift 2
-  "$SKEINCTL" run "$wf/$file" -o json --workdir "$tmp/$name" "$@" \
-    >"$tmp/$name.out" 2>"$tmp/$name.err" </dev/null &
-  bg_pid=$!
-}
-
-# finish: waits for the background skeinctl; sets rc.
-finish() {
-  rc=0
-  wait "$bg_pid" || rc=$?
-  bg_pid=
-}
-
-show() {
-  [[ $failures -gt $failures_before ]] || return 0
-  echo "--- stderr of run $1" >&2
-  tail -n 40 "$tmp/$1.err" >&2 || true
+  background "$name" "$SKEINCTL" run "$wf/$file" -o json --workdir "$tmp/$name" "$@"
 }
 
 # 1. A timeout kills the process group: the background grandchild dies too.
 failures_before=$failures
-t0=$(ms)
-rc=0
-"$SKEINCTL" run "$wf/timeout.yaml" -o json --workdir "$tmp/timeout" \
-  >"$tmp/timeout.out" 2>"$tmp/timeout.err" </dev/null || rc=$?
-took=$(($(ms) - t0))
+t0=$(now_ms)
+capture timeout "$SKEINCTL" run "$wf/timeout.yaml" -o json --workdir "$tmp/timeout"
+took=$(($(now_ms) - t0))
 expect "timeout: exit code" "$rc" 1
 expect "timeout: message" "$(jget "$tmp/timeout.out" 'step("hang")["message"]')" "timed out after 1s"
-if ((took < 10000)); then echo "ok   timeout: ended in ${took} ms"; else fail "timeout: took ${took} ms"; fi
+if ((took < 10000)); then ok "timeout: ended in ${took} ms"; else fail "timeout: took ${took} ms"; fi
 if gc=$(pid_in "$tmp/timeout/grandchild.pid"); then
   if wait_for 5 gone "$gc"; then
-    echo "ok   timeout: grandchild $gc is gone"
+    ok "timeout: grandchild $gc is gone"
   else
     fail "timeout: grandchild $gc still runs"
     kill -KILL "$gc" 2>/dev/null || true
@@ -129,7 +60,7 @@ for sig in INT TERM; do
   fi
   sleeper=$(pid_in "$tmp/$name/sleep.pid") || sleeper=
   kill -"$sig" "$bg_pid"
-  finish
+  reap
   expect "$name: exit code" "$rc" 130
   expect "$name: finally step ran, seeing the phase" "$(cat "$tmp/$name/finally-ran" 2>/dev/null)" Cancelled
   expect "$name: the dependent step never ran" "$(test -e "$tmp/$name/after-ran" && echo ran || echo no)" no
@@ -139,12 +70,12 @@ for sig in INT TERM; do
   expect "$name: cleanup step" "$(jget "$tmp/$name/status.json" 'step("cleanup")["phase"]')" Succeeded
   expect "$name: -o json phase" "$(jget "$tmp/$name.out" 'status["phase"]')" Cancelled
   if grep -qF "stopping: running steps are killed, finally steps still run (Ctrl-C again to terminate)" "$tmp/$name.err"; then
-    echo "ok   $name: the stopping message"
+    ok "$name: the stopping message"
   else
     fail "$name: no stopping message"
   fi
   if [[ -n $sleeper ]] && wait_for 5 gone "$sleeper"; then
-    echo "ok   $name: the step's background sleep $sleeper is gone"
+    ok "$name: the step's background sleep $sleeper is gone"
   else
     fail "$name: the step's background sleep '$sleeper' still runs"
   fi
@@ -160,23 +91,19 @@ sleeper=$(pid_in "$tmp/stubborn/sleep.pid") || sleeper=
 kill -INT "$bg_pid"
 # The stop already ran the finally step; skeinctl now waits for the step.
 wait_for 20 test -e "$tmp/stubborn/finally-ran" || fail "stubborn: the finally step did not run"
-t0=$(ms)
+t0=$(now_ms)
 kill -INT "$bg_pid"
-finish
-took=$(($(ms) - t0))
+reap
+took=$(($(now_ms) - t0))
 expect "stubborn: exit code" "$rc" 130
-if ((took < 3000)); then echo "ok   stubborn: ended ${took} ms after the second SIGINT"; else fail "stubborn: took ${took} ms after the second SIGINT"; fi
+if ((took < 3000)); then ok "stubborn: ended ${took} ms after the second SIGINT"; else fail "stubborn: took ${took} ms after the second SIGINT"; fi
 grep -qF "terminating: every step is killed now" "$tmp/stubborn.err" || fail "stubborn: no terminating message"
 expect "stubborn: status.json phase" "$(jget "$tmp/stubborn/status.json" 'doc["phase"]')" Cancelled
 if [[ -n $sleeper ]] && wait_for 5 gone "$sleeper"; then
-  echo "ok   stubborn: the background sleep $sleeper is gone"
+  ok "stubborn: the background sleep $sleeper is gone"
 else
   fail "stubborn: the background sleep '$sleeper' still runs"
 fi
 show stubborn
 
-if [[ $failures -ne 0 ]]; then
-  echo "$failures check(s) failed" >&2
-  exit 1
-fi
-echo "all signal checks passed"
+finish signal

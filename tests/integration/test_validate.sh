@@ -9,25 +9,9 @@
 set -euo pipefail
 
 : "${SKEINCTL:?set SKEINCTL to the skeinctl binary}"
-: "${SKEIN_SOURCE_DIR:?set SKEIN_SOURCE_DIR to the source root}"
+. "${SKEIN_SOURCE_DIR:?set SKEIN_SOURCE_DIR to the source root}/tests/lib/testlib.sh"
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-
-# expect DESCRIPTION GOT WANT: compares two strings and prints both on a mismatch.
-expect() {
-  if [[ "$2" == "$3" ]]; then
-    echo "ok   $1 ($2)"
-  else
-    fail "$1: got '$2', want '$3'"
-  fi
-}
+scratch_dir
 
 # validate FILE...: runs skeinctl validate; sets rc, and leaves stdout and
 # stderr in $tmp/out and $tmp/err.
@@ -55,7 +39,7 @@ for f in "${invalid[@]}"; do
   validate "$f"
   expect "$f: exit code" "$rc" 1
   if diff -u "$expected" "$tmp/err" >"$tmp/diff"; then
-    echo "ok   $f: stderr matches ${expected##*/} ($(wc -l <"$expected") lines)"
+    ok "$f: stderr matches ${expected##*/} ($(wc -l <"$expected") lines)"
   else
     fail "$f: stderr differs from ${expected##*/}:"
     cat "$tmp/diff" >&2
@@ -68,7 +52,7 @@ for f in "${valid[@]}"; do
   validate "$f"
   expect "$f: exit code" "$rc" 0
   if [[ $(cat "$tmp/out") =~ ^"$f: valid ("[0-9]+" document"s?")"$ ]]; then
-    echo "ok   $f: $(cat "$tmp/out")"
+    ok "$f: $(cat "$tmp/out")"
   else
     fail "$f: stdout is '$(cat "$tmp/out")', want '$f: valid (N documents)'"
   fi
@@ -87,7 +71,7 @@ if [[ ${#invalid[@]} -gt 0 && ${#valid[@]} -gt 0 ]]; then
   expect "valid + invalid: the valid file is reported" \
     "$(grep -c "^${valid[0]}: valid" "$tmp/out" || true)" 1
   if diff -u "${invalid[0]%.yaml}.expected" "$tmp/err" >"$tmp/diff"; then
-    echo "ok   valid + invalid: the invalid file's diagnostics"
+    ok "valid + invalid: the invalid file's diagnostics"
   else
     fail "valid + invalid: the invalid file's diagnostics differ:"
     cat "$tmp/diff" >&2
@@ -99,7 +83,7 @@ fi
 validate "$tmp/no-such-file.yaml"
 expect "missing file: exit code" "$rc" 2
 if grep -q "no-such-file.yaml" "$tmp/err"; then
-  echo "ok   missing file: the message names it: $(head -n 1 "$tmp/err")"
+  ok "missing file: the message names it: $(head -n 1 "$tmp/err")"
 else
   fail "missing file: stderr does not name the file: $(cat "$tmp/err")"
 fi
@@ -123,8 +107,4 @@ expect "empty file: message" "$(cat "$tmp/err")" \
 validate
 expect "no FILE: exit code" "$rc" 2
 
-if [[ $failures -ne 0 ]]; then
-  echo "$failures check(s) failed" >&2
-  exit 1
-fi
-echo "all validate checks passed"
+finish validate
