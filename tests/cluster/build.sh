@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Builds the test cluster's binaries once and caches them:
+#
+#   ${XDG_CACHE_HOME:-$HOME/.cache}/skein-test/cluster-<versions>/bin/
+#       kube-apiserver kube-scheduler kubectl etcd kwok
+#
+# Versions come from tests/cluster/versions.env. Each component is built from
+# the Go module proxy through a small wrapper module in the cache directory:
+# k8s.io/kubernetes replaces its staging modules with local paths, so it can
+# only be built from a module that replaces each of them with the published
+# v0.X.Y of the same release.
+#
+# A run that finds everything built returns at once and prints the bin
+# directory on stdout (the last line in every case), so callers can do
+#   bin=$(tests/cluster/build.sh | tail -1)
+# Two concurrent runs are safe: the second waits on a lock and then finds the
+# work done. Progress and timings go to stderr.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=versions.env
+. "$here/versions.env"
+
+cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/skein-test
+dir=$cache_root/cluster-k8s-$SKEIN_K8S_VERSION-etcd-$SKEIN_ETCD_VERSION-kwok-$SKEIN_KWOK_VERSION-r$SKEIN_CLUSTER_BUILD_REV
+bin=$dir/bin
+bins=(kube-apiserver kube-scheduler kubectl etcd kwok)
+
+# Everything is built when every binary is there and the stamp, written last,
+# says so. Binaries are moved into place whole, so a half-built one is never
+# seen here.
+all_built() {
+  local b
+  [[ -f "$dir/built" ]] || return 1
+  for b in "${bins[@]}"; do
+    [[ -x "$bin/$b" ]] || return 1
+  done
+}
+
+if all_built; then
+  echo "$bin"
+  exit 0
+fi
+
+log() { echo "cluster build: $*" >&2; }
+die() { echo "cluster build: error: $*" >&2; exit 1; }
+
+command -v go >/dev/null 2>&1 ||
+  die "the go command is not on PATH; install Go $SKEIN_GO_MIN or newer (Debian: golang-go, if recent enough)"
+command -v flock >/dev/null 2>&1 || die "flock (util-linux) is not on PATH"
+
+goversion=$(go env GOVERSION)
+# go1.26.8 -> 1 26; a development build (devel ...) is let through as is.
+if [[ $goversion =~ ^go([0-9]+)\.([0-9]+) ]]; then
+  have_major=${BASH_REMATCH[1]} have_minor=${BASH_REMATCH[2]}
+  need_major=${SKEIN_GO_MIN%%.*} need_minor=${SKEIN_GO_MIN#*.}
+  if ((have_major < need_major || (have_major == need_major && have_minor < need_minor))); then
+    die "$goversion is too old: these versions need Go $SKEIN_GO_MIN or newer"
+  fi
+fi
+
+mkdir -p "$dir" "$bin"
+exec 9>"$dir/lock"
+if ! flock -n 9; then
+  log "another build is running; waiting for it"
+  flock -w 7200 9 || die "timed out waiting for the other build"
+fi
+# The other build may have finished everything while we waited.
+if all_built; then
+  echo "$bin"
+  exit 0
+fi
+
+export GOFLAGS=-mod=mod CGO_ENABLED=0 GOTOOLCHAIN=local GOWORK=off
+ldflags='-s -w'
+
+# Writes a wrapper module into $dir/src/NAME with the given go.mod body.
+wrapper() {
+  local name=$1 body=$2 w=$dir/src/$1
+  mkdir -p "$w"
+  printf '%s\n' "$body" >"$w/go.mod"
+  echo "$w"
+}
+
+# Builds package PKG inside wrapper W as $bin/NAME, timing it; any further
+# arguments are added to the linker flags.
+build_one() {
+  local name=$1 w=$2 pkg=$3 start end flags
+  shift 3
+  flags="$ldflags${*:+ $*}"
+  if [[ -x "$bin/$name" ]]; then
+    log "$name: already built"
+    return 0
+  fi
+  log "$name: building $pkg (this can take a while the first time)"
+  start=$(date +%s)
+  (cd "$w" && go build -trimpath -ldflags="$flags" -o "$bin/.$name.tmp" "$pkg") ||
+    die "$name: go build $pkg failed (see above)"
+  mv -f "$bin/.$name.tmp" "$bin/$name"
+  end=$(date +%s)
+  log "$name: built in $((end - start)) s"
+  echo "$name $((end - start))s $(date -u +%Y-%m-%dT%H:%M:%SZ) $goversion" >>"$dir/build-times.txt"
+}
+
+total_start=$(date +%s)
+
+# kube-apiserver, kube-scheduler and kubectl. The staging modules to replace
+# are read from the chosen release's own go.mod, so a new version needs no
+# edit here.
+k8s_minor_patch=${SKEIN_K8S_VERSION#v1.}
+staging_version=v0.$k8s_minor_patch
+# A plain go build leaves the version at v0.0.0-master, which clients that
+# parse /version (kubectl version among them) reject; stamp it as the
+# release's own build does (hack/lib/version.sh).
+k8s_minor=${k8s_minor_patch%%.*}
+k8s_version_flags=()
+for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  k8s_version_flags+=("-X=$p.gitVersion=$SKEIN_K8S_VERSION" "-X=$p.gitMajor=1"
+    "-X=$p.gitMinor=$k8s_minor" "-X=$p.gitTreeState=clean"
+    "-X=$p.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)")
+done
+if [[ ! -x "$bin/kube-apiserver" || ! -x "$bin/kube-scheduler" || ! -x "$bin/kubectl" ]]; then
+  k8s_gomod=$(cd "$dir" && GOFLAGS= go mod download -json "k8s.io/kubernetes@$SKEIN_K8S_VERSION" |
+    sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p')
+  [[ -f "$k8s_gomod" ]] || die "could not download k8s.io/kubernetes@$SKEIN_K8S_VERSION"
+  staging=$(sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9.-]*\) => ./staging/src/.*#\1#p' "$k8s_gomod")
+  [[ -n "$staging" ]] || die "found no staging modules in k8s.io/kubernetes@$SKEIN_K8S_VERSION's go.mod"
+  body="// Generated by tests/cluster/build.sh; do not edit.
+module skein.test/cluster/k8s
+
+go 1.26.0
+
+require k8s.io/kubernetes $SKEIN_K8S_VERSION
+
+replace ("
+  for m in $staging; do
+    body+=$'\n'"	$m => $m $staging_version"
+  done
+  body+=$'\n'")"
+  w=$(wrapper k8s "$body")
+  build_one kube-apiserver "$w" k8s.io/kubernetes/cmd/kube-apiserver "${k8s_version_flags[@]}"
+  build_one kubectl "$w" k8s.io/kubernetes/cmd/kubectl "${k8s_version_flags[@]}"
+  build_one kube-scheduler "$w" k8s.io/kubernetes/cmd/kube-scheduler "${k8s_version_flags[@]}"
+fi
+
+# etcd: the upstream binary's main is one call to etcdmain.Main, which lives
+# in the server module; the root module go.etcd.io/etcd/v3 cannot be built
+# from the proxy (it replaces its submodules with local paths).
+if [[ ! -x "$bin/etcd" ]]; then
+  w=$(wrapper etcd "// Generated by tests/cluster/build.sh; do not edit.
+module skein.test/cluster/etcd
+
+go 1.26.0
+
+require go.etcd.io/etcd/server/v3 $SKEIN_ETCD_VERSION")
+  cat >"$w/main.go" <<'GO'
+// Generated by tests/cluster/build.sh: the etcd binary, as upstream's main.go.
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() {
+	etcdmain.Main(os.Args)
+}
+GO
+  build_one etcd "$w" .
+fi
+
+if [[ ! -x "$bin/kwok" ]]; then
+  w=$(wrapper kwok "// Generated by tests/cluster/build.sh; do not edit.
+module skein.test/cluster/kwok
+
+go 1.26.0
+
+require sigs.k8s.io/kwok $SKEIN_KWOK_VERSION")
+  build_one kwok "$w" sigs.k8s.io/kwok/cmd/kwok
+fi
+
+all_built_bins=1
+for b in "${bins[@]}"; do
+  [[ -x "$bin/$b" ]] || all_built_bins=0
+done
+((all_built_bins)) || die "some binaries are missing after the build"
+printf 'k8s=%s etcd=%s kwok=%s go=%s\n' "$SKEIN_K8S_VERSION" "$SKEIN_ETCD_VERSION" \
+  "$SKEIN_KWOK_VERSION" "$goversion" >"$dir/built"
+log "done in $(($(date +%s) - total_start)) s: $bin"
+echo "$bin"
