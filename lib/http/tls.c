@@ -139,6 +139,11 @@ int sk__http_setup_url_tls(sk_http_req_t *r, const char *url, const sk_http_tls_
       (rc = use_server_name(r, u, tls->server_name, has_host_header, &newurl)) < 0)
     goto out;
   CURLcode cc = curl_easy_setopt(r->easy, CURLOPT_URL, newurl ? newurl : url);
+  /* Over TLS the server may offer HTTP/2: then wait for the connection being
+   * made rather than open more, so that requests and watches share one, as
+   * client-go does with an apiserver. */
+  if (cc == CURLE_OK && https)
+    cc = curl_easy_setopt(r->easy, CURLOPT_PIPEWAIT, 1L);
   if (cc != CURLE_OK) {
     rc = cc == CURLE_OUT_OF_MEMORY ? SK_ENOMEM : SK_EINVAL;
     goto out;

@@ -259,6 +259,68 @@ TEST(destroy_cancels_everything) {
   env_finish(&e); /* the loop must close clean */
 }
 
+/* Destroy from inside curl's write callback (on_data) and from on_done. */
+static void destroy_now(void *ctx) {
+  env_t *e = ctx;
+  sk_http_destroy(e->h);
+  e->h = NULL;
+}
+
+static void on_done_destroy(sk_http_req_t *req, const sk_http_resp_t *resp, void *arg) {
+  on_done_rec(req, resp, arg);
+  destroy_now(((result_t *)arg)->ctx);
+}
+
+static bool two_done(void *arg) {
+  result_t *r = arg;
+  return r[0].done && r[1].done;
+}
+
+TEST(destroy_from_inside_callbacks) {
+  env_t e;
+  env_init(&e, NULL, "http");
+  REQUIRE(e.srv && e.h);
+  result_t r[2]; /* the stream that destroys, and a bystander */
+  for (int i = 0; i < 2; i++)
+    result_init(&r[i]);
+  char url1[256], url2[256];
+  sk_http_opts_t o = opts_for(&e, "/never", &r[1], url1, sizeof(url1));
+  CHECK_INT(sk_http_request(e.h, &o, NULL), 0);
+  o = opts_for(&e, "/stream", &r[0], url2, sizeof(url2));
+  o.on_data = on_data_rec;
+  r[0].on_first = destroy_now;
+  r[0].ctx = &e;
+  CHECK_INT(sk_http_request(e.h, &o, NULL), 0);
+  CHECK(run_until(&e, two_done, r, 15000));
+  CHECK_INT(r[0].chunks, 1); /* no on_data after the destroy */
+  for (int i = 0; i < 2; i++) {
+    CHECK_INT(r[i].done, 1);
+    CHECK_INT(r[i].error, SK_ECANCELED);
+    result_release(&r[i]);
+  }
+  env_finish(&e);
+
+  /* From on_done: the first answer destroys the client under the second. */
+  env_init(&e, NULL, "http");
+  REQUIRE(e.srv && e.h);
+  for (int i = 0; i < 2; i++)
+    result_init(&r[i]);
+  o = opts_for(&e, "/never", &r[1], url1, sizeof(url1));
+  CHECK_INT(sk_http_request(e.h, &o, NULL), 0);
+  o = opts_for(&e, "/hello", &r[0], url2, sizeof(url2));
+  o.on_done = on_done_destroy;
+  r[0].ctx = &e;
+  CHECK_INT(sk_http_request(e.h, &o, NULL), 0);
+  CHECK(run_until(&e, two_done, r, 15000));
+  CHECK_INT(r[0].error, 0);
+  CHECK_STR(r[0].body, "hello world");
+  CHECK_INT(r[1].done, 1);
+  CHECK_INT(r[1].error, SK_ECANCELED);
+  for (int i = 0; i < 2; i++)
+    result_release(&r[i]);
+  env_finish(&e);
+}
+
 TEST(destroy_idle_and_null) {
   uv_loop_t loop;
   uv_loop_init(&loop);
@@ -368,6 +430,7 @@ int main(void) {
   RUN(requests_from_inside_callbacks);
   RUN(many_concurrent_requests);
   RUN(destroy_cancels_everything);
+  RUN(destroy_from_inside_callbacks);
   RUN(destroy_idle_and_null);
   RUN(bad_input_refused_at_once);
   RUN(pure_helpers);
