@@ -149,8 +149,9 @@ static int setup(sk_http_req_t *r, const sk_http_opts_t *o, const char *method, 
   SET(CURLOPT_TCP_KEEPIDLE, SK__HTTP_KEEPIDLE_S);
   SET(CURLOPT_TCP_KEEPINTVL, SK__HTTP_KEEPINTVL_S);
   /* A Content-Length over the cap fails before any byte is stored; a
-   * chunked body is caught by the write callback. */
-  if (!o->on_data)
+   * chunked body is caught by the write callback. A HEAD has no body, and
+   * its Content-Length describes a GET's. */
+  if (!o->on_data && strcmp(method, "HEAD") != 0)
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->resp_body.max);
 
   bool sends_body;

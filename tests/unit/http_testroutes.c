@@ -8,7 +8,7 @@
  *   /429            429 with "Retry-After: 7"; /429-long with a 200-byte one
  *   /stream         a chunked watch-like stream, cut at odd places, 10 ms apart
  *   /endless        a chunk every 10 ms for 10 s
- *   /big-cl         10000 bytes with Content-Length
+ *   /big-cl         10000 bytes with Content-Length (a HEAD gets only the head)
  *   /big-chunked    10000 bytes chunked, no Content-Length
  *   /reset          Content-Length 1000, 100 bytes, then a reset
  *   /n/TEXT         200 "TEXT"
@@ -98,6 +98,8 @@ void ts_routes(ts_conn_t *c, const ts_req_t *q, void *arg) {
     chunked_head(c);
     for (int i = 0; i < 1000; i++)
       ts_sendstr(c, 10, "6\r\nevent\n\r\n");
+  } else if (strcmp(p, "/big-cl") == 0 && strcmp(q->method, "HEAD") == 0) {
+    ts_sendstr(c, 0, "HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\n");
   } else if (strcmp(p, "/big-cl") == 0) {
     char big[10000];
     memset(big, 'x', sizeof(big));

@@ -252,6 +252,19 @@ TEST(body_over_cap) {
   CHECK_INT(r.error, 0);
   CHECK_INT(r.body_len, 10000);
   result_release(&r);
+  /* A HEAD's Content-Length is not a body. */
+  result_init(&r);
+  char url[256];
+  sk_http_opts_t o = opts_for(&e, "/big-cl", &r, url, sizeof(url));
+  o.method = "HEAD";
+  o.max_body = 1000;
+  CHECK_INT(sk_http_request(e.h, &o, NULL), 0);
+  CHECK(run_until(&e, is_done, &r, 15000));
+  CHECK_INT(r.error, 0);
+  CHECK_INT(r.status, 200);
+  CHECK_STR(r.body, "");
+  CHECK_STR(ts_seen.method, "HEAD");
+  result_release(&r);
   env_finish(&e);
 }
 
