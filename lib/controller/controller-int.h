@@ -63,6 +63,7 @@ typedef struct sk__rctx {
   int64_t ttl_seconds;     /* -1 = keep */
   json_t *pods;            /* name → this workflow's live Pods (borrowed values) */
   json_t *gone;            /* name → tombstones of this workflow's Pods */
+  json_t *foreign;         /* name → live Pods given that this workflow does not control */
   json_t *creates;         /* name → Pod to create in this reconcile */
   json_t *create_order;    /* the names of creates, in order */
   json_t *kill_deletes;    /* name → true: Pods to delete because their attempt ended */

@@ -13,21 +13,32 @@
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/strutil.h"
-#include "util/timeutil.h"
 
 /* Bytes of problems listed in an "invalid spec" message before "and N more". */
 #define PROBLEMS_MAX 900
 
+/* A duration as Go prints one, rounded to whole seconds: "0s", "42s",
+ * "4m12s", "2h3m0s" (what the CRD's Duration column shows). */
+static void format_duration(int64_t ms, char *out, size_t outlen) {
+  long long s = (long long)((ms + 500) / 1000);
+  if (s < 60)
+    snprintf(out, outlen, "%llds", s);
+  else if (s < 3600)
+    snprintf(out, outlen, "%lldm%llds", s / 60, s % 60);
+  else
+    snprintf(out, outlen, "%lldh%lldm%llds", s / 3600, s % 3600 / 60, s % 60);
+}
+
 /* The status as written: the engine's JSON plus "duration" once the
- * workflow has ended (the CRD prints it as a column). */
+ * workflow has ended. */
 static json_t *status_json(const sk_wf_status_t *st) {
   json_t *j = sk_wf_status_to_json(st);
   if (!j || !sk_phase_is_final(st->phase) || st->finished_at_ms < st->started_at_ms ||
       st->started_at_ms <= 0)
     return j;
-  char d[32];
-  if (sk_duration_format(st->finished_at_ms - st->started_at_ms, d, sizeof(d)) == 0 &&
-      json_object_set_new(j, "duration", json_string(d)) < 0) {
+  char d[64];
+  format_duration(st->finished_at_ms - st->started_at_ms, d, sizeof(d));
+  if (json_object_set_new(j, "duration", json_string(d)) < 0) {
     json_decref(j);
     return NULL;
   }

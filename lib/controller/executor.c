@@ -33,6 +33,31 @@ static int add_create(sk__rctx_t *c, const char *name, json_t *pod) {
   return 0;
 }
 
+typedef enum { NAME_FREE, NAME_OLD_RUN, NAME_TAKEN } name_holder_t;
+
+/* Who else holds a Pod name: nobody; an earlier Workflow of the same name
+ * (its Pods outlive it until garbage collection removes them: wait for
+ * that, its deletion is an event for this Workflow's key); or something
+ * that will not go away by itself. */
+static name_holder_t name_holder(const sk__rctx_t *c, const char *name) {
+  json_t *pod = json_object_get(c->foreign, name);
+  if (!pod || json_object_get(c->pods, name))
+    return NAME_FREE;
+  const char *owner = NULL, *uid = NULL;
+  if (sk_controller_pod_owner(pod, &owner, &uid) == 0 && owner && strcmp(owner, c->name) == 0)
+    return NAME_OLD_RUN;
+  return NAME_TAKEN;
+}
+
+static int fail_taken(sk__rctx_t *c, const char *instance, int attempt, const char *name) {
+  char msg[256];
+  snprintf(msg, sizeof(msg),
+           "a Pod named %s already exists and this workflow does not control it; delete it "
+           "or give the workflow another name",
+           name);
+  return sk__obs_push(c, SK_OBS_FAILED, instance, attempt, c->now, msg, NULL, NULL);
+}
+
 /* Builds and queues the Pod of (instance, attempt) from a templated body;
  * a Pod that cannot be built fails the attempt. */
 static int make_pod(sk__rctx_t *c, const sk_step_t *step, const char *instance, int attempt,
@@ -52,7 +77,16 @@ static int make_pod(sk__rctx_t *c, const sk_step_t *step, const char *instance, 
   }
   char copy[SK_CONTROLLER_NAME_MAX + 1];
   snprintf(copy, sizeof(copy), "%s", name);
-  rc = add_create(c, copy, pod);
+  name_holder_t holder = name_holder(c, copy);
+  if (holder == NAME_TAKEN) {
+    json_decref(pod);
+    json_decref(ref);
+    return fail_taken(c, instance, attempt, copy);
+  }
+  if (holder == NAME_OLD_RUN)
+    json_decref(pod);
+  else
+    rc = add_create(c, copy, pod);
   if (rc == 0 && started)
     return sk__obs_push(c, SK_OBS_STARTED, instance, attempt, c->now, NULL, NULL, ref);
   json_decref(ref);
@@ -92,6 +126,8 @@ static int pod_observe(sk__rctx_t *c, const sk_step_status_t *r, const sk_step_t
     gone = pod != NULL;
   }
   if (!pod) {
+    if (name_holder(c, name) == NAME_TAKEN)
+      return fail_taken(c, r->name, r->attempt, name);
     const char *refused = create_error(c, name);
     if (!refused)
       return 0;
@@ -125,7 +161,7 @@ static int pod_ensure(sk__rctx_t *c, const sk_step_status_t *r, const sk_step_t 
   if (sk__record_pod_name(c, r, name, sizeof(name)) < 0)
     return 0;
   if (json_object_get(c->pods, name) || json_object_get(c->gone, name) ||
-      json_object_get(c->creates, name))
+      json_object_get(c->creates, name) || name_holder(c, name) != NAME_FREE)
     return 0;
   /* Recorded as started, but there is no Pod: the start was never carried
    * out (or its Pod is not in the cache yet). The same name makes doing

@@ -26,6 +26,7 @@ static void rctx_release(sk__rctx_t *c) {
   json_decref(c->old_status);
   json_decref(c->pods);
   json_decref(c->gone);
+  json_decref(c->foreign);
   json_decref(c->creates);
   json_decref(c->create_order);
   json_decref(c->kill_deletes);
@@ -42,7 +43,10 @@ static int index_pods(sk__rctx_t *c) {
   for (size_t i = 0; i < c->in->npods; i++) {
     json_t *pod = c->in->pods[i];
     const char *name = sk__jstr(json_object_get(pod, "metadata"), "name");
-    if (name && sk__pod_is_ours(c, pod) && json_object_set(c->pods, name, pod) < 0)
+    if (!name)
+      continue;
+    json_t *index = sk__pod_is_ours(c, pod) ? c->pods : c->foreign;
+    if (json_object_set(index, name, pod) < 0)
       return SK_ENOMEM;
   }
   for (size_t i = 0; i < c->in->ngone; i++) {
@@ -309,6 +313,7 @@ int sk_controller_reconcile(const sk_controller_in_t *in, sk_controller_out_t *o
   sk_wf_status_init(&c.st);
   c.pods = json_object();
   c.gone = json_object();
+  c.foreign = json_object();
   c.creates = json_object();
   c.create_order = json_array();
   c.kill_deletes = json_object();
@@ -316,7 +321,7 @@ int sk_controller_reconcile(const sk_controller_in_t *in, sk_controller_out_t *o
   c.gc_deletes = json_object();
   c.gc_order = json_array();
   int rc = SK_ENOMEM;
-  if (c.pods && c.gone && c.creates && c.create_order && c.kill_deletes && c.kill_order &&
+  if (c.pods && c.gone && c.foreign && c.creates && c.create_order && c.kill_deletes && c.kill_order &&
       c.gc_deletes && c.gc_order)
     rc = reconcile(&c);
   rctx_release(&c);
