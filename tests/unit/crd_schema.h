@@ -300,8 +300,9 @@ static void crd_uncovered(crd_errs_t *e, const json_t *schema, const char *path,
   size_t i;
   json_t *value;
   json_array_foreach(json_object_get(schema, "enum"), i, value) {
-    if (!json_object_get(json_object_get(schema, "x-enum-seen"), json_string_value(value) ?: ""))
-      crd_err(e, path, "no example uses the value %s", json_string_value(value) ?: "?");
+    const char *s = json_string_value(value);
+    if (s && !json_object_get(json_object_get(schema, "x-enum-seen"), s))
+      crd_err(e, path, "no example uses the value %s", s);
   }
   const char *key;
   json_t *sub;

@@ -67,7 +67,8 @@ static json_t *prop(json_t *schema, const char *key) {
 
 static bool has_str(json_t *list, const char *s) {
   for (size_t i = 0; i < json_array_size(list); i++) {
-    if (strcmp(json_string_value(json_array_get(list, i)) ?: "", s) == 0)
+    const char *item = json_string_value(json_array_get(list, i));
+    if (item && strcmp(item, s) == 0)
       return true;
   }
   return false;
@@ -365,6 +366,7 @@ TEST(malformed_resources_are_refused_by_validator_and_schema) {
     size_t n = 0;
     if (sk_yaml_parse(text, strlen(text), "bad", NULL, &docs, &n) < 0 || n != 1) {
       FAILF("case %zu does not parse:\n%s", i, text);
+      sk_yaml_docs_destroy(docs, n);
       continue;
     }
     sk_diags_t diags;
@@ -448,8 +450,9 @@ TEST(kustomization_lists_every_manifest) {
   json_t *r;
   json_array_foreach(res, i, r) {
     char rel[1024];
-    snprintf(rel, sizeof(rel), "manifests/%s", json_string_value(r) ?: "");
-    if (!exists(rel))
+    const char *name = json_string_value(r);
+    snprintf(rel, sizeof(rel), "manifests/%s", name ? name : "");
+    if (!name || !exists(rel))
       FAILF("kustomization lists %s, which does not exist", rel);
   }
   static const char *const dirs[] = {"crds", "rbac", "deploy"};
