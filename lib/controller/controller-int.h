@@ -20,6 +20,10 @@
 /* FNV-1a, 64 bits, over len bytes. */
 uint64_t sk__fnv1a64(const char *s, size_t len);
 
+/* Drops an incomplete UTF-8 sequence left at the end of s by a bounded
+ * snprintf: what goes into the status must stay valid UTF-8. */
+void sk__utf8_trim_partial(char *s);
+
 /* ---- small JSON readers (podobserve.c) ---- */
 
 /* The string at obj[key], or NULL. */

@@ -76,6 +76,9 @@
  *  - metadata.deletionTimestamp set: no status write and no create; Pods
  *    still running are deleted (garbage collection would too, but it is
  *    not there in every cluster).
+ *  - status.duration ("4m12s", whole seconds) is added once the workflow
+ *    has ended, for the CRD's Duration column; the rest of the status is
+ *    the engine's JSON (sk_wf_status_to_json).
  *  - The spec is validated with lib/spec (messages carry field paths; a
  *    required param without a value is a problem too). Invalid → the
  *    workflow is Failed with "invalid spec: <problems>" (capped) in
@@ -98,6 +101,12 @@
  *  - Pods of this workflow (controller ownerReference with its uid; other
  *    Pods are never touched) that are still running but whose attempt has
  *    ended, or whose workflow is finished → DELETE_POD.
+ *  - A Pod name held by a Pod this workflow does not control: when an
+ *    earlier Workflow of the same name controls it (garbage collection
+ *    has not removed it yet), the create waits for it to go (its deletion
+ *    is an event for this Workflow's key); anything else fails the
+ *    attempt ("a Pod named ... already exists and this workflow does not
+ *    control it"), since it would never go away by itself.
  *  - podGC: Never (default) keeps Pods; OnPodSuccess deletes each
  *    Succeeded Pod (once its result is in the written status: rule 1);
  *    OnWorkflowSuccess deletes every Pod once the workflow Succeeded;
@@ -283,7 +292,12 @@ typedef struct sk_controller_create_error {
 
 typedef struct sk_controller_in {
   json_t *workflow;           /* the Workflow object as read (borrowed, not changed) */
-  json_t *const *pods;        /* the Pods the driver knows for it (borrowed); others' are ignored */
+  /* The Pods the driver knows for this Workflow (borrowed): those it
+   * controls, and best also others that carry its name (label
+   * skein.dev/workflow, or an owner of that name), so that a Pod of an
+   * earlier Workflow of the same name is recognised. Pods it does not
+   * control are never changed. */
+  json_t *const *pods;
   size_t npods;
   json_t *const *gone_pods;   /* last states of its Pods seen deleted (tombstones), may be empty */
   size_t ngone;
@@ -332,8 +346,9 @@ void sk_controller_out_release(sk_controller_out_t *out);
 /*
  * One reconcile (see the top of this file). out must be initialised and
  * empty. Returns 0, SK_EINVAL when in->workflow is not an object with
- * metadata.name, or SK_ENOMEM; every problem of the workflow itself is a
- * status, not an error.
+ * metadata.name, SK_ENOMEM, or SK_ESTATE if the plans do not settle (a
+ * bug: every extra plan uses up an attempt); every problem of the
+ * workflow itself is a status, not an error. On error out is left empty.
  */
 int sk_controller_reconcile(const sk_controller_in_t *in, sk_controller_out_t *out);
 

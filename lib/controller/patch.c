@@ -44,12 +44,24 @@ static int fail(mctx_t *m, const char *path, const char *what) {
   return SK_EINVAL;
 }
 
+/* A path cut to fit ends on a whole UTF-8 character, since it is quoted
+ * in a status message that must stay valid UTF-8. */
+static void fit_utf8(char *out, int n) {
+  if (n >= PATH_MAX_LEN)
+    sk__utf8_trim_partial(out);
+}
+
 static void path_key(char *out, const char *base, const char *key) {
-  snprintf(out, PATH_MAX_LEN, "%s.%s", base, key);
+  char tmp[PATH_MAX_LEN];
+  snprintf(tmp, sizeof(tmp), "%s", base);
+  fit_utf8(out, snprintf(out, PATH_MAX_LEN, "%s.%s", tmp, key));
 }
 
 static void path_index(char *out, const char *base, size_t i) {
-  snprintf(out, PATH_MAX_LEN, "%s[%zu]", base, i);
+  char tmp[PATH_MAX_LEN], num[24];
+  snprintf(tmp, sizeof(tmp), "%s", base);
+  snprintf(num, sizeof(num), "[%zu]", i);
+  fit_utf8(out, snprintf(out, PATH_MAX_LEN, "%s%s", tmp, num));
 }
 
 static int merge_value(mctx_t *m, json_t **slot, json_t *pv, const char *field, const char *path,

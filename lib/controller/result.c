@@ -116,7 +116,7 @@ int sk__set_add(json_t *set, json_t *order, const char *name) {
 
 /* Drops an incomplete UTF-8 sequence that a bounded snprintf left at the
  * end of s: the status must stay valid UTF-8 for the API server. */
-static void trim_partial_utf8(char *s) {
+void sk__utf8_trim_partial(char *s) {
   size_t i = strlen(s), cont = 0;
   while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80 && cont < 3) {
     i--;
@@ -147,7 +147,7 @@ int sk__obs_push(sk__rctx_t *c, sk_obs_kind_t kind, const char *instance, int at
   o->instance = strdup(instance);
   o->message = sk_strdup0(message);
   if (o->message)
-    trim_partial_utf8(o->message);
+    sk__utf8_trim_partial(o->message);
   if (!o->instance || (message && !o->message)) {
     free(o->instance);
     free(o->message);

@@ -1,55 +1,11 @@
 /*
  * Controller pieces without a reconcile: Pod names and label values, the
- * podSpecPatch merge, the Pod builder (against expected JSON files under
- * tests/unit/data/controller/) and the Pod observer.
- *
- * JSON in this file is written with single quotes (J() turns them into
- * double quotes), which keeps the literals readable.
+ * podSpecPatch merge and the Pod builder (against expected JSON files
+ * under tests/unit/data/controller/). JSON literals use single quotes
+ * (see J() in test_controller_sim.h).
  */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "controller/controller.h"
-#include "sk_test.h"
 #include "spec/spec.h"
-#include "util/buf.h"
-#include "util/diag.h"
-#include "util/error.h"
-#include "util/strutil.h"
-#include "util/timeutil.h"
-#include "yaml/yaml.h"
-
-/* 2026-01-01T00:00:00Z */
-#define T0 1767225600000LL
-#define SEC(x) ((int64_t)(x) * 1000)
-
-/* Parses JSON written with ' for " (new reference; NULL and a failure when
- * it does not parse). */
-static json_t *J(const char *text) {
-  char *s = strdup(text);
-  for (char *p = s; p && *p; p++)
-    if (*p == '\'')
-      *p = '"';
-  json_error_t err;
-  json_t *v = s ? json_loads(s, JSON_DECODE_ANY, &err) : NULL;
-  if (!v)
-    FAILF("test JSON does not parse: %s: %s", err.text, text);
-  free(s);
-  return v;
-}
-
-/* Compares two JSON values, printing both when they differ. */
-static int json_same(json_t *got, json_t *want, const char *what) {
-  if (got && want && json_equal(got, want))
-    return 1;
-  char *g = got ? json_dumps(got, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
-  char *w = want ? json_dumps(want, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
-  FAILF("%s differs:\n--- got\n%s\n--- want\n%s", what, g ? g : "(null)", w ? w : "(null)");
-  free(g);
-  free(w);
-  return 0;
-}
+#include "test_controller_sim.h"
 
 static const char *source_dir(void) {
   const char *d = getenv("SKEIN_SOURCE_DIR");
@@ -66,7 +22,7 @@ static json_t *load_fixture(const char *name) {
   return v;
 }
 
-/* Loads a Workflow from YAML (identity wf/ml/uid-1 unless given). */
+/* Loads a Workflow model from YAML. */
 static sk_workflow_t *load_wf(const char *yaml) {
   sk_diags_t d;
   sk_diags_init(&d);
@@ -263,6 +219,25 @@ TEST(merge_errors) {
               "podSpecPatch.$retainKeys: patch directives are not supported here (only "
               "{\"$patch\": \"delete\"} in an item of a merged list)");
   merge_error("{}", "[1]", "podSpecPatch: must be an object (a part of a PodSpec)");
+  /* A path too long for the message is cut on a character boundary. */
+  {
+    sk_buf_t k;
+    sk_buf_init(&k, 1 << 16);
+    sk_buf_puts(&k, "{\"x");
+    for (int i = 0; i < 400; i++)
+      sk_buf_puts(&k, "\xc3\xa9");
+    sk_buf_puts(&k, "\": {\"env\": [{\"value\": \"1\"}]}}");
+    json_t *t = json_object(), *p = json_loads(k.data, 0, NULL);
+    char err[1024] = "";
+    CHECK(p != NULL);
+    CHECK_INT(sk_controller_merge(t, p, err, sizeof(err)), SK_EINVAL);
+    size_t bad = 0;
+    CHECK(sk_utf8_valid(err, strlen(err), &bad));
+    CHECK(strncmp(err, "podSpecPatch.x\xc3\xa9", 16) == 0);
+    json_decref(t);
+    json_decref(p);
+    sk_buf_release(&k);
+  }
   /* Nesting deeper than any PodSpec is refused, not recursed into. */
   sk_buf_t b;
   sk_buf_init(&b, 1 << 16);
@@ -416,215 +391,6 @@ TEST(build_outputs_path_follows_patch) {
   sk_workflow_destroy(wf);
 }
 
-/* ---- observing ---- */
-
-typedef struct obs_case {
-  const char *name;
-  const char *pod;      /* JSON with single quotes */
-  bool gone;
-  int64_t now;
-  sk_controller_pod_state_t state;
-  const char *message;  /* FAILED: exact */
-  const char *outputs;  /* SUCCEEDED: JSON or NULL for none */
-  int64_t at_ms;        /* 0 = now */
-  int64_t recheck;      /* WAIT */
-} obs_case_t;
-
-#define CREATED "'metadata': {'name': 'p', 'creationTimestamp': '2026-01-01T00:00:00Z'}"
-#define MAIN_TERM(code, reason, msg)                                                        \
-  "{'name': 'main', 'state': {'terminated': {'exitCode': " #code ", 'reason': '" reason       \
-  "', 'message': '" msg "', 'finishedAt': '2026-01-01T00:01:00Z'}}}"
-
-static const obs_case_t k_obs_cases[] = {
-    {"succeeded with lines",
-     "{" CREATED ", 'status': {'phase': 'Succeeded', 'containerStatuses': [" MAIN_TERM(
-         0, "Completed", "accuracy=0.93\\nmodel=gs://b/m\\n") "]}}",
-     false, T0 + SEC(90), SK_CONTROLLER_POD_SUCCEEDED, NULL,
-     "{'accuracy': '0.93', 'model': 'gs://b/m'}", T0 + SEC(60), 0},
-    {"succeeded with a JSON object",
-     "{" CREATED ", 'status': {'phase': 'Succeeded', 'containerStatuses': [" MAIN_TERM(
-         0, "Completed", "{\\\"n\\\": 3, \\\"ok\\\": true}") "]}}",
-     false, T0, SK_CONTROLLER_POD_SUCCEEDED, NULL, "{'n': '3', 'ok': 'true'}", T0 + SEC(60), 0},
-    {"succeeded without outputs",
-     "{" CREATED ", 'status': {'phase': 'Succeeded', 'containerStatuses': [" MAIN_TERM(
-         0, "Completed", "") "]}}",
-     false, T0, SK_CONTROLLER_POD_SUCCEEDED, NULL, NULL, T0 + SEC(60), 0},
-    {"bad outputs",
-     "{" CREATED ", 'status': {'phase': 'Succeeded', 'containerStatuses': [" MAIN_TERM(
-         0, "Completed", "hello") "]}}",
-     false, T0, SK_CONTROLLER_POD_FAILED, "outputs file line 1: expected NAME=VALUE, got \"hello\"",
-     NULL, T0 + SEC(60), 0},
-    {"exit code",
-     "{" CREATED ", 'status': {'phase': 'Failed', 'containerStatuses': [" MAIN_TERM(
-         3, "Error", "") "]}}",
-     false, T0, SK_CONTROLLER_POD_FAILED, "exit code 3 (Error)", NULL, T0 + SEC(60), 0},
-    {"exit code with the log's last line",
-     "{" CREATED ", 'status': {'phase': 'Failed', 'containerStatuses': [" MAIN_TERM(
-         1, "Error", "Traceback (most recent call last):\\n  x\\nValueError: bad lr \\n\\n") "]}}",
-     false, T0, SK_CONTROLLER_POD_FAILED, "exit code 1 (Error): ValueError: bad lr", NULL,
-     T0 + SEC(60), 0},
-    {"out of memory",
-     "{" CREATED ", 'status': {'phase': 'Failed', 'containerStatuses': [" MAIN_TERM(
-         137, "OOMKilled", "") "]}}",
-     false, T0, SK_CONTROLLER_POD_FAILED,
-     "exit code 137 (OOMKilled): the container ran out of memory (resources.limits.memory)", NULL,
-     T0 + SEC(60), 0},
-    {"deadline",
-     "{" CREATED ", 'spec': {'activeDeadlineSeconds': 30}, 'status': {'phase': 'Failed', "
-     "'reason': 'DeadlineExceeded', 'message': 'Pod was active on the node longer than the "
-     "specified deadline'}}",
-     false, T0, SK_CONTROLLER_POD_FAILED, "timed out after 30s", NULL, 0, 0},
-    {"evicted",
-     "{" CREATED ", 'status': {'phase': 'Failed', 'reason': 'Evicted', 'message': 'The node "
-     "was low on resource: memory.'}}",
-     false, T0, SK_CONTROLLER_POD_FAILED,
-     "pod was evicted: The node was low on resource: memory.", NULL, 0, 0},
-    {"init container failed",
-     "{" CREATED ", 'status': {'phase': 'Failed', 'initContainerStatuses': [{'name': 'fetch', "
-     "'state': {'terminated': {'exitCode': 2, 'reason': 'Error'}}}], 'containerStatuses': "
-     "[{'name': 'main', 'state': {'waiting': {'reason': 'PodInitializing'}}}]}}",
-     false, T0, SK_CONTROLLER_POD_FAILED, "init container fetch: exit code 2 (Error)", NULL, 0,
-     0},
-    {"failed with only a reason",
-     "{" CREATED ", 'status': {'phase': 'Failed', 'reason': 'NodeAffinity', 'message': "
-     "'Predicate NodeAffinity failed'}}",
-     false, T0, SK_CONTROLLER_POD_FAILED, "pod failed: NodeAffinity: Predicate NodeAffinity failed",
-     NULL, 0, 0},
-    {"failed with nothing", "{" CREATED ", 'status': {'phase': 'Failed'}}", false, T0,
-     SK_CONTROLLER_POD_FAILED, "pod failed", NULL, 0, 0},
-    {"invalid image fails at once",
-     "{" CREATED ", 'status': {'phase': 'Pending', 'containerStatuses': [{'name': 'main', "
-     "'state': {'waiting': {'reason': 'InvalidImageName', 'message': 'couldnt parse image "
-     "reference'}}}]}}",
-     false, T0 + SEC(1), SK_CONTROLLER_POD_FAILED,
-     "cannot start container main: InvalidImageName: couldnt parse image reference", NULL, 0, 0},
-    {"image pull back-off within the grace period",
-     "{" CREATED ", 'status': {'phase': 'Pending', 'containerStatuses': [{'name': 'main', "
-     "'state': {'waiting': {'reason': 'ImagePullBackOff', 'message': 'Back-off pulling image "
-     "x'}}}]}}",
-     false, T0 + SEC(60), SK_CONTROLLER_POD_WAIT, NULL, NULL, 0,
-     T0 + SK_CONTROLLER_WAITING_GRACE_MS},
-    {"image pull back-off after the grace period",
-     "{" CREATED ", 'status': {'phase': 'Pending', 'containerStatuses': [{'name': 'main', "
-     "'state': {'waiting': {'reason': 'ImagePullBackOff', 'message': 'Back-off pulling image "
-     "x'}}}]}}",
-     false, T0 + SEC(360), SK_CONTROLLER_POD_FAILED,
-     "cannot start container main: ImagePullBackOff: Back-off pulling image x (waited 6m00s)",
-     NULL, 0, 0},
-    {"a missing secret in an init container",
-     "{" CREATED ", 'status': {'phase': 'Pending', 'initContainerStatuses': [{'name': 'fetch', "
-     "'state': {'waiting': {'reason': 'CreateContainerConfigError', 'message': 'secret "
-     "\\\"creds\\\" not found'}}}]}}",
-     false, T0 + SEC(301), SK_CONTROLLER_POD_FAILED,
-     "cannot start container fetch: CreateContainerConfigError: secret \"creds\" not found "
-     "(waited 5m01s)",
-     NULL, 0, 0},
-    {"running", "{" CREATED ", 'status': {'phase': 'Running'}}", false, T0,
-     SK_CONTROLLER_POD_WAIT, NULL, NULL, 0, 0},
-    {"no status yet", "{" CREATED "}", false, T0, SK_CONTROLLER_POD_WAIT, NULL, NULL, 0, 0},
-    {"phase unknown", "{" CREATED ", 'status': {'phase': 'Unknown'}}", false, T0,
-     SK_CONTROLLER_POD_WAIT, NULL, NULL, 0, 0},
-    {"being deleted while running",
-     "{'metadata': {'name': 'p', 'deletionTimestamp': '2026-01-01T00:00:05Z'}, 'status': "
-     "{'phase': 'Running'}}",
-     false, T0, SK_CONTROLLER_POD_FAILED, "pod was deleted", NULL, 0, 0},
-    {"killed by its deletion",
-     "{'metadata': {'name': 'p', 'deletionTimestamp': '2026-01-01T00:00:05Z'}, 'status': "
-     "{'phase': 'Failed', 'containerStatuses': [" MAIN_TERM(143, "Error", "") "]}}",
-     false, T0, SK_CONTROLLER_POD_FAILED, "pod was deleted", NULL, T0 + SEC(60), 0},
-    {"gone while pending", "{" CREATED ", 'status': {'phase': 'Pending'}}", true, T0,
-     SK_CONTROLLER_POD_FAILED, "pod was deleted", NULL, 0, 0},
-    {"gone after it succeeded keeps the result",
-     "{" CREATED ", 'status': {'phase': 'Succeeded', 'containerStatuses': [" MAIN_TERM(
-         0, "Completed", "a=1") "]}}",
-     true, T0, SK_CONTROLLER_POD_SUCCEEDED, NULL, "{'a': '1'}", T0 + SEC(60), 0},
-    {"a simulated kubelet's success", "{" CREATED ", 'status': {'phase': 'Succeeded'}}", true,
-     T0, SK_CONTROLLER_POD_SUCCEEDED, NULL, NULL, 0, 0},
-    {"main done while a sidecar runs",
-     "{" CREATED ", 'status': {'phase': 'Running', 'containerStatuses': [{'name': 'envoy', "
-     "'state': {'running': {}}}, " MAIN_TERM(0, "Completed", "x=y") "]}}",
-     false, T0, SK_CONTROLLER_POD_SUCCEEDED, NULL, "{'x': 'y'}", T0 + SEC(60), 0},
-    {"main failed while a sidecar runs",
-     "{" CREATED ", 'status': {'phase': 'Running', 'containerStatuses': [{'name': 'envoy', "
-     "'state': {'running': {}}}, " MAIN_TERM(2, "Error", "") "]}}",
-     false, T0, SK_CONTROLLER_POD_FAILED, "exit code 2 (Error)", NULL, T0 + SEC(60), 0},
-};
-
-TEST(observe_table) {
-  for (size_t i = 0; i < sizeof(k_obs_cases) / sizeof(k_obs_cases[0]); i++) {
-    const obs_case_t *tc = &k_obs_cases[i];
-    json_t *pod = J(tc->pod);
-    if (!pod)
-      continue;
-    sk_controller_pod_obs_t o;
-    int rc = sk_controller_observe_pod(pod, tc->gone, tc->now, &o);
-    int before = sk_test_failed_now;
-    sk_test_failed_now = 0;
-    CHECK_INT(rc, 0);
-    CHECK_INT(o.state, tc->state);
-    CHECK_INT(o.at_ms, tc->at_ms ? tc->at_ms : tc->now);
-    CHECK_INT(o.recheck_at_ms, tc->recheck);
-    if (tc->state == SK_CONTROLLER_POD_FAILED)
-      CHECK_STR(o.message, tc->message);
-    if (tc->state == SK_CONTROLLER_POD_SUCCEEDED) {
-      if (tc->outputs) {
-        json_t *want = J(tc->outputs);
-        json_same(o.outputs, want, "outputs");
-        json_decref(want);
-      } else {
-        CHECK(o.outputs == NULL);
-      }
-    }
-    if (sk_test_failed_now)
-      printf("  in case \"%s\"\n", tc->name);
-    sk_test_failed_now |= before;
-    sk_controller_pod_obs_release(&o);
-    json_decref(pod);
-  }
-}
-
-TEST(observe_long_messages_stay_utf8) {
-  /* A failure message longer than the cap is cut on a character boundary. */
-  sk_buf_t b;
-  sk_buf_init(&b, 1 << 16);
-  sk_buf_puts(&b, "{\"metadata\": {\"name\": \"p\"}, \"status\": {\"phase\": \"Failed\", "
-                  "\"reason\": \"X\", \"message\": \"");
-  for (int i = 0; i < 1000; i++)
-    sk_buf_puts(&b, "\xc3\xa9");
-  sk_buf_puts(&b, "\"}}");
-  json_t *pod = json_loads(b.data, 0, NULL);
-  sk_buf_release(&b);
-  REQUIRE(pod);
-  sk_controller_pod_obs_t o;
-  CHECK_INT(sk_controller_observe_pod(pod, false, T0, &o), 0);
-  CHECK_INT(o.state, SK_CONTROLLER_POD_FAILED);
-  size_t bad = 0;
-  CHECK(sk_utf8_valid(o.message, strlen(o.message), &bad));
-  CHECK(strlen(o.message) < SK_STATUS_MAX_MESSAGE);
-  CHECK(strncmp(o.message, "pod failed: X: ", 15) == 0);
-  sk_controller_pod_obs_release(&o);
-  json_decref(pod);
-}
-
-TEST(pod_owner) {
-  json_t *pod = J("{'metadata': {'ownerReferences': [{'apiVersion': 'apps/v1', 'kind': "
-                  "'ReplicaSet', 'name': 'x', 'uid': 'u0', 'controller': true}, {'apiVersion': "
-                  "'skein.dev/v1alpha1', 'kind': 'Workflow', 'name': 'wf', 'uid': 'u1', "
-                  "'controller': true}]}}");
-  const char *name = NULL, *uid = NULL;
-  CHECK_INT(sk_controller_pod_owner(pod, &name, &uid), 0);
-  CHECK_STR(name, "wf");
-  CHECK_STR(uid, "u1");
-  json_decref(pod);
-  pod = J("{'metadata': {'ownerReferences': [{'apiVersion': 'skein.dev/v1alpha1', 'kind': "
-          "'Workflow', 'name': 'wf', 'uid': 'u1'}]}}");
-  CHECK_INT(sk_controller_pod_owner(pod, &name, &uid), SK_ENOENT);
-  json_decref(pod);
-  pod = J("{'metadata': {}}");
-  CHECK_INT(sk_controller_pod_owner(pod, &name, &uid), SK_ENOENT);
-  json_decref(pod);
-}
-
 int main(void) {
   RUN(pod_name_plain);
   RUN(pod_name_long);
@@ -638,8 +404,5 @@ int main(void) {
   RUN(build_patch);
   RUN(build_errors);
   RUN(build_outputs_path_follows_patch);
-  RUN(observe_table);
-  RUN(observe_long_messages_stay_utf8);
-  RUN(pod_owner);
   return TEST_DONE();
 }

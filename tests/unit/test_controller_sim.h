@@ -38,6 +38,34 @@
 /* Not every test file uses every helper. */
 #define SIM static __attribute__((unused))
 
+/* Parses JSON written with ' for " (new reference; NULL and a failure when
+ * it does not parse). */
+SIM json_t *J(const char *text) {
+  char *s = strdup(text);
+  for (char *p = s; p && *p; p++)
+    if (*p == '\'')
+      *p = '"';
+  json_error_t err;
+  json_t *v = s ? json_loads(s, JSON_DECODE_ANY, &err) : NULL;
+  if (!v)
+    FAILF("test JSON does not parse: %s: %s", err.text, text);
+  free(s);
+  return v;
+}
+
+/* Compares two JSON values, printing both when they differ. */
+SIM int json_same(json_t *got, json_t *want, const char *what) {
+  if (got && want && json_equal(got, want))
+    return 1;
+  char *g = got ? json_dumps(got, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+  char *w = want ? json_dumps(want, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+  FAILF("%s differs:\n--- got\n%s\n--- want\n%s", what, g ? g : "(null)", w ? w : "(null)");
+  free(g);
+  free(w);
+  return 0;
+}
+
+
 typedef struct cluster {
   json_t *wf;          /* the Workflow as stored */
   json_t *pods;        /* name → Pod */
