@@ -2,7 +2,8 @@
 # Installs the Debian packages skein needs, and only those that are missing.
 #   scripts/deps.sh          what building and running skeinctl needs
 #   scripts/deps.sh --test   also what the test suite needs (clang for the
-#                            sanitizer and fuzz builds)
+#                            sanitizer and fuzz builds; openssl and curl for
+#                            the test cluster, whose Go comes with the machine)
 # It must run as root (or with sudo available) on a Debian-based machine.
 set -euo pipefail
 
@@ -10,6 +11,8 @@ pkgs=(gcc make cmake ninja-build pkg-config libc6-dev libuv1-dev libyaml-dev lib
   libcurl4-openssl-dev libssl-dev python3)
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(clang libclang-rt-14-dev llvm)
+  # The test cluster (tests/cluster/): certificates, HTTP checks, flock.
+  pkgs+=(openssl curl util-linux)
 fi
 
 missing=()

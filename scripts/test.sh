@@ -20,6 +20,16 @@ passed=0
 failed=0
 failures=()
 
+# The test cluster's binaries (kube-apiserver, etcd, kwok, ...) are built
+# from the Go module proxy once and cached; the e2e tests need them, and the
+# first build takes long enough that it belongs here, not inside a test's
+# timeout.
+echo "== test cluster binaries (tests/cluster/build.sh)"
+if ! tests/cluster/build.sh >/dev/null; then
+  failures+=("tests/cluster/build.sh")
+  failed=$((failed + 1))
+fi
+
 # Runs ctest in a build tree and adds its counts to the totals.
 run_ctest() {
   local label=$1 dir=$2 log
