@@ -9,6 +9,8 @@ set -euo pipefail
 
 pkgs=(gcc make cmake ninja-build pkg-config libc6-dev libuv1-dev libyaml-dev libjansson-dev
   libcurl4-openssl-dev libssl-dev python3)
+# The HTTP server: libwebsockets, and its libuv support (a plugin package).
+pkgs+=(libwebsockets-dev libwebsockets-evlib-uv)
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(clang libclang-rt-14-dev llvm)
   # The test cluster (tests/cluster/): certificates, HTTP checks, flock.

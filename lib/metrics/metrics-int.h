@@ -52,4 +52,9 @@ struct sk_metrics {
   void *warn_arg;
 };
 
+/* Finds the series for values (normalised first); with create, makes it, or
+ * falls back to the family's overflow series when the family is full. */
+int sk__series_get(sk_metric_t *m, const char *const *values, bool create, sk__series_t **out);
+void sk__series_free(sk__series_t *s, size_t nlabels);
+
 #endif
