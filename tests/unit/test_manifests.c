@@ -6,16 +6,17 @@
  * every field they declare must appear in such an example, so schema and
  * validator cannot drift apart unnoticed. Structurally malformed resources
  * must be refused by both. tests/e2e/test_crds.sh repeats the important
- * checks against a real API server, CEL rules included.
+ * checks against a real API server, CEL rules included; the other manifests
+ * are test_manifests_install.c's.
  */
 #include <dirent.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "crd_schema.h"
+#include "manifest_files.h"
 #include "sk_test.h"
 #include "spec/spec.h"
 #include "util/diag.h"
@@ -23,37 +24,6 @@
 
 #define WF_CRD "manifests/crds/skein.dev_workflows.yaml"
 #define TPL_CRD "manifests/crds/skein.dev_workflowtemplates.yaml"
-
-static const char *source_dir(void) {
-  const char *d = getenv("SKEIN_SOURCE_DIR");
-  return d && *d ? d : ".";
-}
-
-/* Parses SKEIN_SOURCE_DIR/rel; NULL (and a failure printed) when it is not
- * one or more YAML documents. */
-static sk_yaml_doc_t **load(const char *rel, size_t *n) {
-  char path[4096];
-  snprintf(path, sizeof(path), "%s/%s", source_dir(), rel);
-  sk_diags_t diags;
-  sk_diags_init(&diags);
-  sk_yaml_doc_t **docs = NULL;
-  *n = 0;
-  if (sk_yaml_parse_file(path, &diags, &docs, n) < 0 || *n == 0) {
-    printf("  cannot load %s\n", rel);
-    sk_diags_print(&diags, stdout);
-  }
-  sk_diags_release(&diags);
-  return docs;
-}
-
-/* A new copy of the first document of rel, or NULL. */
-static json_t *load_one(const char *rel) {
-  size_t n;
-  sk_yaml_doc_t **docs = load(rel, &n);
-  json_t *root = n ? json_deep_copy(sk_yaml_doc_root(docs[0])) : NULL;
-  sk_yaml_docs_destroy(docs, n);
-  return root;
-}
 
 /* The openAPIV3Schema of a CRD's only version (borrowed). */
 static json_t *crd_root_schema(json_t *crd) {
@@ -63,15 +33,6 @@ static json_t *crd_root_schema(json_t *crd) {
 
 static json_t *prop(json_t *schema, const char *key) {
   return json_object_get(json_object_get(schema, "properties"), key);
-}
-
-static bool has_str(json_t *list, const char *s) {
-  for (size_t i = 0; i < json_array_size(list); i++) {
-    const char *item = json_string_value(json_array_get(list, i));
-    if (item && strcmp(item, s) == 0)
-      return true;
-  }
-  return false;
 }
 
 static void check_crd(const char *rel, const char *plural, const char *kind,
@@ -387,108 +348,11 @@ TEST(malformed_resources_are_refused_by_validator_and_schema) {
   json_decref(tpl);
 }
 
-/* skeind's grants stay least-privilege: no wildcards, nothing that reads
- * Secrets or runs code in other Pods, and leases only in its namespace. */
-TEST(rbac_grants_only_what_skeind_needs) {
-  static const char *const files[] = {"manifests/rbac/cluster_role.yaml",
-                                      "manifests/rbac/leader_election_role.yaml"};
-  static const char *const forbidden[] = {"secrets", "pods/exec", "pods/attach", "pods/log",
-                                          "nodes", "deployments", "serviceaccounts/token",
-                                          "clusterroles", "roles", "rolebindings", NULL};
-  bool pods_create = false, workflows_watch = false, status_patch = false;
-  bool leases_in_role = false;
-  for (size_t f = 0; f < 2; f++) {
-    size_t n;
-    sk_yaml_doc_t **docs = load(files[f], &n);
-    for (size_t d = 0; d < n; d++) {
-      json_t *obj = sk_yaml_doc_root(docs[d]);
-      const char *kind = json_string_value(json_object_get(obj, "kind"));
-      if (!kind || (strcmp(kind, "ClusterRole") != 0 && strcmp(kind, "Role") != 0))
-        continue;
-      size_t i;
-      json_t *rule;
-      json_array_foreach(json_object_get(obj, "rules"), i, rule) {
-        json_t *res = json_object_get(rule, "resources");
-        json_t *verbs = json_object_get(rule, "verbs");
-        json_t *groups = json_object_get(rule, "apiGroups");
-        if (has_str(res, "*") || has_str(verbs, "*") || has_str(groups, "*"))
-          FAILF("%s rule %zu uses a wildcard", files[f], i);
-        for (size_t k = 0; forbidden[k]; k++) {
-          if (has_str(res, forbidden[k]))
-            FAILF("%s rule %zu grants %s", files[f], i, forbidden[k]);
-        }
-        if (has_str(res, "leases") && strcmp(kind, "ClusterRole") == 0)
-          FAILF("leases belong in a Role in skein-system, not in the ClusterRole");
-        leases_in_role |= has_str(res, "leases") && strcmp(kind, "Role") == 0;
-        pods_create |= has_str(res, "pods") && has_str(verbs, "create");
-        workflows_watch |= has_str(res, "workflows") && has_str(verbs, "watch");
-        status_patch |= has_str(res, "workflows/status") && has_str(verbs, "patch");
-      }
-    }
-    sk_yaml_docs_destroy(docs, n);
-  }
-  CHECK(pods_create);
-  CHECK(workflows_watch);
-  CHECK(status_patch);
-  CHECK(leases_in_role);
-}
-
-static bool exists(const char *rel) {
-  char path[4096];
-  struct stat st;
-  snprintf(path, sizeof(path), "%s/%s", source_dir(), rel);
-  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-/* `kubectl apply -k manifests/` installs every manifest: the kustomization
- * lists each file under crds/, rbac/ and deploy/, and only files that exist. */
-TEST(kustomization_lists_every_manifest) {
-  json_t *k = load_one("manifests/kustomization.yaml");
-  REQUIRE(k);
-  json_t *res = json_object_get(k, "resources");
-  size_t i;
-  json_t *r;
-  json_array_foreach(res, i, r) {
-    char rel[1024];
-    const char *name = json_string_value(r);
-    snprintf(rel, sizeof(rel), "manifests/%s", name ? name : "");
-    if (!name || !exists(rel))
-      FAILF("kustomization lists %s, which does not exist", rel);
-  }
-  static const char *const dirs[] = {"crds", "rbac", "deploy"};
-  size_t found = 0;
-  for (size_t d = 0; d < 3; d++) {
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/manifests/%s", source_dir(), dirs[d]);
-    DIR *dir = opendir(path);
-    if (!dir) {
-      FAILF("cannot open manifests/%s", dirs[d]);
-      continue;
-    }
-    struct dirent *ent;
-    while ((ent = readdir(dir)) != NULL) {
-      size_t l = strlen(ent->d_name);
-      if (l < 6 || strcmp(ent->d_name + l - 5, ".yaml") != 0)
-        continue;
-      char rel[1024];
-      snprintf(rel, sizeof(rel), "%s/%s", dirs[d], ent->d_name);
-      found++;
-      if (!has_str(res, rel))
-        FAILF("manifests/%s is not in manifests/kustomization.yaml", rel);
-    }
-    closedir(dir);
-  }
-  CHECK(found >= 8);
-  json_decref(k);
-}
-
 int main(void) {
   RUN(crds_are_structural_and_described);
   RUN(printer_columns_read_declared_fields);
   RUN(template_workflow_schema_is_the_workflow_spec);
   RUN(every_valid_example_is_accepted_and_covers_the_schema);
   RUN(malformed_resources_are_refused_by_validator_and_schema);
-  RUN(rbac_grants_only_what_skeind_needs);
-  RUN(kustomization_lists_every_manifest);
   return TEST_DONE();
 }
