@@ -11,6 +11,7 @@
  * because the status does not know it: a status read from a stale cache
  * may not know an attempt started after it.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "controller/controller-int.h"
@@ -125,6 +126,9 @@ int sk__gc(sk__rctx_t *c) {
   if (rc < 0 || !sk_phase_is_final(c->st.phase) || c->ttl_seconds < 0 ||
       c->st.finished_at_ms <= 0)
     return rc;
+  /* A ttl too large to add up is a ttl that never passes. */
+  if (c->ttl_seconds > (INT64_MAX - c->st.finished_at_ms) / 1000)
+    return 0;
   int64_t at = c->st.finished_at_ms + c->ttl_seconds * 1000;
   if (at > c->now) {
     sk__out_requeue(c->out, at);

@@ -110,7 +110,8 @@ static void exit_message(sk_controller_pod_obs_t *o, const char *who, json_t *te
   const char *reason = sk__jstr(term, "reason");
   char head[256];
   if (!has_code)
-    snprintf(head, sizeof(head), "%s%sended without an exit code", who, who[0] ? ": " : "");
+    snprintf(head, sizeof(head), "%s ended without an exit code",
+             who[0] ? who : "the container");
   else if (str_is(reason, "OOMKilled"))
     snprintf(head, sizeof(head),
              "%s%sexit code %lld (OOMKilled): the container ran out of memory "

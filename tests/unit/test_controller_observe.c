@@ -214,9 +214,55 @@ TEST(pod_owner) {
   json_decref(pod);
 }
 
+TEST(observe_garbage) {
+  /* Wrong types anywhere are read as absent: no crash, no verdict from
+   * nothing. */
+  static const char *const pods[] = {
+      "{}",
+      "{'status': []}",
+      "{'status': {'phase': 5, 'containerStatuses': {}}}",
+      "{'status': {'phase': 'Running', 'containerStatuses': [7, {'name': 3}, {'name': 'main', "
+      "'state': []}]}}",
+      "{'status': {'phase': 'Running', 'containerStatuses': [{'name': 'main', 'state': "
+      "{'terminated': {'exitCode': 'zero', 'finishedAt': 'yesterday'}}}]}}",
+      "{'metadata': [], 'spec': 1, 'status': {'phase': 'Pending', 'initContainerStatuses': "
+      "[{'state': {'waiting': {'reason': 'ImagePullBackOff'}}}]}}",
+      "{'metadata': {'creationTimestamp': 'garbage'}, 'status': {'phase': 'Pending', "
+      "'containerStatuses': [{'name': 'main', 'state': {'waiting': {'reason': 7}}}]}}",
+  };
+  static const sk_controller_pod_state_t want[] = {
+      SK_CONTROLLER_POD_WAIT, SK_CONTROLLER_POD_WAIT, SK_CONTROLLER_POD_WAIT,
+      SK_CONTROLLER_POD_WAIT, SK_CONTROLLER_POD_FAILED, SK_CONTROLLER_POD_WAIT,
+      SK_CONTROLLER_POD_WAIT,
+  };
+  for (size_t i = 0; i < sizeof(pods) / sizeof(pods[0]); i++) {
+    json_t *pod = J(pods[i]);
+    sk_controller_pod_obs_t o;
+    CHECK_INT(sk_controller_observe_pod(pod, false, T0, &o), 0);
+    if (o.state != want[i])
+      FAILF("pod %zu: state %d, want %d (%s)", i, (int)o.state, (int)want[i], o.message);
+    sk_controller_pod_obs_release(&o);
+    json_decref(pod);
+  }
+  /* A main that ended without a readable exit code is a failure that says so. */
+  json_t *pod = J(pods[4]);
+  sk_controller_pod_obs_t o;
+  sk_controller_observe_pod(pod, false, T0, &o);
+  CHECK_STR(o.message, "the container ended without an exit code");
+  sk_controller_pod_obs_release(&o);
+  json_decref(pod);
+  /* The grace period counts from now when the creation time is unreadable. */
+  pod = J(pods[5]);
+  sk_controller_observe_pod(pod, false, T0, &o);
+  CHECK_INT(o.recheck_at_ms, T0 + SK_CONTROLLER_WAITING_GRACE_MS);
+  sk_controller_pod_obs_release(&o);
+  json_decref(pod);
+}
+
 int main(void) {
   RUN(observe_table);
   RUN(observe_long_messages_stay_utf8);
   RUN(pod_owner);
+  RUN(observe_garbage);
   return TEST_DONE();
 }

@@ -350,6 +350,68 @@ TEST(unsupported_kind_fails_its_step) {
   cluster_release(&k);
 }
 
+TEST(huge_ttl_never_passes) {
+  cluster_t k;
+  cluster_init(&k, "  ttlSecondsAfterFinished: 9223372036854775807\n  steps:\n" POD_STEP("s"));
+  REQUIRE(k.wf);
+  settle(&k);
+  pod_succeed(&k, "wf-s-1", NULL);
+  settle(&k);
+  CHECK_STR(wf_phase(&k), "Succeeded");
+  CHECK(!k.wf_deleted);
+  CHECK_INT(k.requeue_at, 0);
+  cluster_release(&k);
+}
+
+TEST(garbage_pods_and_status) {
+  cluster_t k;
+  cluster_init(&k, "  podGC: OnWorkflowCompletion\n  steps:\n" POD_STEP("s"));
+  REQUIRE(k.wf);
+  settle(&k);
+  /* Pods that claim to be ours but say nothing sensible about what they
+   * run are never mistaken for an attempt, and never deleted while the
+   * workflow runs. */
+  static const char *const junk[] = {
+      "{'metadata': {'name': 'j1', 'ownerReferences': [{'apiVersion': 'skein.dev/v1alpha1', "
+      "'kind': 'Workflow', 'name': 'wf', 'uid': 'wf-uid', 'controller': true}], 'labels': "
+      "{'skein.dev/attempt': 'abc'}, 'annotations': {'skein.dev/step': 's'}}}",
+      "{'metadata': {'name': 'j2', 'ownerReferences': [{'apiVersion': 'skein.dev/v1alpha1', "
+      "'kind': 'Workflow', 'name': 'wf', 'uid': 'wf-uid', 'controller': true}], 'labels': "
+      "{'skein.dev/attempt': '1'}, 'annotations': {'skein.dev/step': 'nope'}}}",
+      "{'metadata': {'name': 7, 'ownerReferences': 'x'}}",
+      "{'metadata': []}",
+      "[]",
+  };
+  for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+    char name[16];
+    snprintf(name, sizeof(name), i < 2 ? "j%zu" : "junk-%zu", i + 1);
+    json_object_set_new(k.pods, name, J(junk[i]));
+    json_array_append_new(k.order, json_string(name));
+  }
+  settle(&k);
+  CHECK_INT(k.deletes + k.not_found, 0);
+  CHECK_STR(rec_str(&k, "s", "phase"), "Running");
+  pod_succeed(&k, "wf-s-1", NULL);
+  settle(&k);
+  CHECK_STR(wf_phase(&k), "Succeeded");
+  /* Once it is over, podGC deletes what it controls, readable or not. */
+  CHECK_LOG(&k, "delete j1\n");
+  CHECK_LOG(&k, "delete j2\n");
+  CHECK_LOG(&k, "delete wf-s-1\n");
+  cluster_release(&k);
+
+  /* A status of the wrong type is unreadable: the run fails, saying why. */
+  cluster_init(&k, "  steps:\n" POD_STEP("s"));
+  REQUIRE(k.wf);
+  json_object_set_new(k.wf, "status", json_array());
+  json_object_set_new(json_object_get(k.wf, "metadata"), "generation", json_string("x"));
+  settle(&k);
+  CHECK_STR(wf_phase(&k), "Failed");
+  CHECK_STR(json_string_value(json_object_get(json_object_get(k.wf, "status"), "message")),
+            "the status cannot be read, so the run cannot go on: status is not an object");
+  cluster_release(&k);
+}
+
 int main(void) {
   RUN(dag_outputs_flow);
   RUN(retry_with_delayed_requeue);
@@ -362,5 +424,7 @@ int main(void) {
   RUN(timeout_kills_the_pod);
   RUN(single_pod_write_count);
   RUN(unsupported_kind_fails_its_step);
+  RUN(huge_ttl_never_passes);
+  RUN(garbage_pods_and_status);
   return TEST_DONE();
 }
