@@ -28,8 +28,9 @@
  *     A refusal that a retry cannot fix (400, 403, 404, 422) is passed to
  *     the next reconcile in in.create_errors; it fails the attempt.
  *     429, 5xx and network errors: requeue with backoff. DELETE_POD and
- *     DELETE_WORKFLOW: DELETE with preconditions {uid: op.uid}, 404 NotFound
- *     and 409 (uid precondition) are success.
+ *     DELETE_WORKFLOW: DELETE, with preconditions {uid: op.uid} when
+ *     op.uid is set (a newer object of the same name is never deleted);
+ *     404 NotFound and 409 (the precondition failed) are success.
  *  3. Record out.events (involvedObject: the Workflow).
  *  4. Reconcile again at out.requeue_at_ms (0 = only on the next watch
  *     event): retries, timeouts, the deadline, a Pod's waiting grace
