@@ -67,7 +67,8 @@ typedef struct sk_server_opts {
   unsigned timeout_s;          /* network timeouts (idle keep-alive, slow client); 0 = 10 */
   unsigned handler_timeout_s;  /* a deferred answer's deadline; 0 = 30 */
   unsigned max_connections;    /* 0 = 128 */
-  sk_metrics_t *instrument;    /* counts requests here when not NULL (borrowed) */
+  sk_metrics_t *instrument;    /* counts requests here when not NULL (borrowed; must
+                                  outlive the server; servers may share one) */
 } sk_server_opts_t;
 
 typedef void (*sk_server_handler_fn)(sk_server_req_t *req, void *arg);
