@@ -102,6 +102,10 @@ static int pod_kill(sk__rctx_t *c, const sk_action_t *act) {
   int rc = sk_controller_pod_name(c->name, act->instance, act->attempt, name, sizeof(name));
   if (rc < 0)
     return rc == SK_ENOMEM ? rc : 0;
+  /* The name may be held by a Pod this workflow does not control (its
+   * own was never made): that one is not ours to stop. */
+  if (name_holder(c, name) != NAME_FREE)
+    return 0;
   return sk__set_add(c->kill_deletes, c->kill_order, name);
 }
 

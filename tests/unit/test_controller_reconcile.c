@@ -412,6 +412,27 @@ TEST(garbage_pods_and_status) {
   cluster_release(&k);
 }
 
+TEST(timeout_while_an_old_pod_holds_the_name) {
+  cluster_t k;
+  cluster_init(&k, "  steps:\n    - name: s\n      timeoutSeconds: 30\n"
+                   "      pod: {image: busybox, command: [run]}\n");
+  REQUIRE(k.wf);
+  /* A Pod of an earlier Workflow named wf, not yet garbage-collected. */
+  json_t *old = J("{'metadata': {'name': 'wf-s-1', 'uid': 'old-pod', 'ownerReferences': "
+                  "[{'apiVersion': 'skein.dev/v1alpha1', 'kind': 'Workflow', 'name': 'wf', "
+                  "'uid': 'old-uid', 'controller': true}]}, 'status': {'phase': 'Running'}}");
+  json_object_set_new(k.pods, "wf-s-1", old);
+  json_array_append_new(k.order, json_string("wf-s-1"));
+  settle(&k);
+  CHECK_INT(k.creates + k.already_exists, 0);
+  k.now += SEC(30);
+  settle(&k);
+  CHECK_STR(wf_phase(&k), "Failed");
+  CHECK_STR(rec_str(&k, "s", "message"), "timed out after 30s");
+  CHECK_INT(k.deletes + k.not_found, 0);
+  cluster_release(&k);
+}
+
 int main(void) {
   RUN(dag_outputs_flow);
   RUN(retry_with_delayed_requeue);
@@ -426,5 +447,6 @@ int main(void) {
   RUN(unsupported_kind_fails_its_step);
   RUN(huge_ttl_never_passes);
   RUN(garbage_pods_and_status);
+  RUN(timeout_while_an_old_pod_holds_the_name);
   return TEST_DONE();
 }
