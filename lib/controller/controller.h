@@ -346,7 +346,9 @@ void sk_controller_out_release(sk_controller_out_t *out);
 
 /*
  * One reconcile (see the top of this file). out must be initialised and
- * empty. Returns 0, SK_EINVAL when in->workflow is not an object with
+ * empty. The inputs are only read (references to them are taken and
+ * dropped; jansson's reference counts are atomic), so objects shared with
+ * an informer's cache can be passed as they are. Returns 0, SK_EINVAL when in->workflow is not an object with
  * metadata.name, SK_ENOMEM, or SK_ESTATE if the plans do not settle (a
  * bug: every extra plan uses up an attempt); every problem of the
  * workflow itself is a status, not an error. On error out is left empty.
