@@ -19,7 +19,6 @@
 
 #include "server/server-int.h"
 #include "util/error.h"
-#include "util/log.h"
 #include "util/strutil.h"
 
 /* Request paths and queries longer than this are refused (414). */
@@ -83,9 +82,7 @@ void sk__req_free(sk_server_req_t *req) {
   free(req);
 }
 
-/* Cuts the request loose from its connection and server: the handler holds
- * it and its sk_server_respond will free it. */
-static void detach(sk_server_req_t *req) {
+void sk__req_detach(sk_server_req_t *req) {
   unlink_req(req);
   if (req->conn && req->conn->req == req)
     req->conn->req = NULL;
@@ -235,45 +232,48 @@ static long long content_length(struct lws *wsi) {
   return v;
 }
 
+static int answer_early(sk_server_req_t *req, int status, const char *text) {
+  return sk_server_respond_text(req, status, text) == 0 ? 0 : -1;
+}
+
 static int on_http(sk_server_t *s, struct lws *wsi, sk__conn_t *conn, const char *path) {
   if (s->state != SK__SRV_RUNNING || conn->req)
     return -1;
   sk_server_req_t *req = req_new(s, wsi, conn, path ? path : "/");
   if (!req)
     return -1;
+  bool chunked = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+  long long clen = content_length(wsi);
+  /* An answer given before the body is read must close the connection, or
+   * the unread body would be taken for the next request. */
+  req->close_after = chunked || clen != 0;
   if (strlen(req->path) >= MAX_URI - 1) {
     req->close_after = true;
-    return sk_server_respond_text(req, 414, "request URI too long\n") == 0 ? 0 : -1;
+    return answer_early(req, 414, "request URI too long\n");
   }
   unsigned allow = 0;
   switch (sk__router_lookup(&s->router, req->method, req->path, &req->route, &allow)) {
   case SK__ROUTE_NOT_FOUND:
-    return sk_server_respond_text(req, 404, "404 page not found\n") == 0 ? 0 : -1;
+    return answer_early(req, 404, "404 page not found\n");
   case SK__ROUTE_BAD_METHOD: {
     char methods[96];
     sk__methods_format(allow, methods, sizeof(methods));
     if (sk_server_req_add_header(req, "allow", methods) < 0)
       return -1;
-    return sk_server_respond_text(req, 405, "method not allowed\n") == 0 ? 0 : -1;
+    return answer_early(req, 405, "method not allowed\n");
   }
   case SK__ROUTE_FOUND:
     break;
   }
   /* A chunked body has no length to check against the cap: refuse it. */
-  if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
-    req->close_after = true;
-    return sk_server_respond_text(req, 411, "a Content-Length is required\n") == 0 ? 0 : -1;
-  }
-  long long clen = content_length(wsi);
+  if (chunked)
+    return answer_early(req, 411, "a Content-Length is required\n");
+  if (clen < 0)
+    return answer_early(req, 400, "bad Content-Length\n");
   size_t cap = req->route->max_body ? req->route->max_body : s->max_body_bytes;
-  if (clen < 0) {
-    req->close_after = true;
-    return sk_server_respond_text(req, 400, "bad Content-Length\n") == 0 ? 0 : -1;
-  }
-  if ((unsigned long long)clen > cap) {
-    req->close_after = true;
-    return sk_server_respond_text(req, 413, "request body too large\n") == 0 ? 0 : -1;
-  }
+  if ((unsigned long long)clen > cap)
+    return answer_early(req, 413, "request body too large\n");
+  req->close_after = false;
   if (clen > 0) {
     req->body_expected = (size_t)clen;
     sk_buf_init(&req->body, (size_t)clen);
@@ -290,7 +290,7 @@ static void drop(sk__conn_t *conn) {
   if (!req)
     return;
   if (req->in_handler || (req->deferred && !req->responded))
-    detach(req);
+    sk__req_detach(req);
   else
     sk__req_free(req);
 }

@@ -102,6 +102,9 @@ int sk__conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
                       size_t len);
 /* Frees a request that nobody holds any more. */
 void sk__req_free(sk_server_req_t *req);
+/* Cuts a request loose from its connection and server: its handler holds it,
+ * and the handler's sk_server_respond will free it. */
+void sk__req_detach(sk_server_req_t *req);
 
 /* ---- the server ---- */
 

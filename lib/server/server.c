@@ -206,19 +206,10 @@ static void on_reap(uv_timer_t *t) {
 static void drop_requests(sk_server_t *s) {
   while (s->reqs) {
     sk_server_req_t *req = s->reqs;
-    if (req->in_handler || (req->deferred && !req->responded)) {
-      s->reqs = req->next;
-      if (s->reqs)
-        s->reqs->prev = NULL;
-      if (req->conn && req->conn->req == req)
-        req->conn->req = NULL;
-      req->prev = req->next = NULL;
-      req->srv = NULL;
-      req->wsi = NULL;
-      req->conn = NULL;
-    } else {
+    if (req->in_handler || (req->deferred && !req->responded))
+      sk__req_detach(req);
+    else
       sk__req_free(req);
-    }
   }
 }
 

@@ -189,6 +189,17 @@ TEST(health_ready_metrics) {
   CHECK_INT(c->resp[0].status, 405);
   client_release(c);
 
+  /* An early answer to a request with an unread body closes the
+   * connection: the body must not be parsed as a second request. */
+  c = client_new(e.port, "POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 34\r\n\r\n"
+                         "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  c->wait_eof = true;
+  CHECK(client_run(&e.loop, c));
+  CHECK_INT(c->resp[0].status, 404);
+  CHECK(c->eof);
+  CHECK(strstr(c->buf, "HTTP/1.1 200") == NULL);
+  client_release(c);
+
   /* HEAD: the headers of the GET answer, with its length, and no body. */
   c = get(&e, "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
   CHECK_INT(c->resp[0].status, 200);
