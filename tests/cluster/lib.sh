@@ -81,8 +81,9 @@ proc_stop() {
       return 1
     fi
   fi
-  # Whatever else is left in the group (children of the server) goes too.
-  kill -KILL -- "-$pid" 2>/dev/null || true
+  # The servers start no children, so nothing of the group outlives its
+  # leader; the group is not signalled again once the leader is gone, since
+  # its number could by then belong to someone else.
   rm -f "$pidfile"
 }
 

@@ -14,7 +14,9 @@
 #   kubeconfig-cert  admin through a client certificate
 #   logs/*.log       one log per server
 #   pki/, data/, run/, pids/
-# Stop it with tests/cluster/stop.sh DIR (also after a failed start).
+# Stop it with tests/cluster/stop.sh DIR (also after a failed start). A
+# watchdog stops it anyway when the process that ran start.sh exits (a test
+# killed by its timeout leaves nothing behind) or after two hours.
 #
 # Settings (environment):
 #   SKEIN_CLUSTER_NODES=2         number of kwok Nodes
@@ -27,6 +29,9 @@
 #                                 "none" to skip)
 #   SKEIN_CLUSTER_TIMEOUT=90      seconds allowed for each component to get ready
 #   SKEIN_CLUSTER_BIN=DIR         use these binaries instead of tests/cluster/build.sh's
+#   SKEIN_CLUSTER_OWNER_PID=PID   stop the cluster when PID is gone (default:
+#                                 the process that ran start.sh; 0: never)
+#   SKEIN_CLUSTER_MAX_SECONDS=7200  stop the cluster after this long (0: never)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -46,10 +51,14 @@ pod_ms=${SKEIN_CLUSTER_POD_MS:-800}
 use_scheduler=${SKEIN_CLUSTER_SCHEDULER:-1}
 watch_cache=${SKEIN_CLUSTER_WATCH_CACHE:-1}
 timeout=${SKEIN_CLUSTER_TIMEOUT:-90}
+owner=${SKEIN_CLUSTER_OWNER_PID:-$PPID}
+max_seconds=${SKEIN_CLUSTER_MAX_SECONDS:-7200}
 crd_dir=${SKEIN_CLUSTER_CRDS:-$repo/manifests/crds}
 [[ "$nodes" =~ ^[0-9]+$ ]] || { cluster_log "SKEIN_CLUSTER_NODES must be a number"; exit 2; }
 [[ "$pod_ms" =~ ^[0-9]+$ ]] || { cluster_log "SKEIN_CLUSTER_POD_MS must be a number"; exit 2; }
 [[ "$timeout" =~ ^[0-9]+$ ]] || { cluster_log "SKEIN_CLUSTER_TIMEOUT must be a number"; exit 2; }
+[[ "$owner" =~ ^[0-9]+$ ]] || { cluster_log "SKEIN_CLUSTER_OWNER_PID must be a number"; exit 2; }
+[[ "$max_seconds" =~ ^[0-9]+$ ]] || { cluster_log "SKEIN_CLUSTER_MAX_SECONDS must be a number"; exit 2; }
 
 if [[ -e "$dir/pids" ]] && compgen -G "$dir/pids/*.pid" >/dev/null; then
   for f in "$dir"/pids/*.pid; do
@@ -88,6 +97,11 @@ on_exit() {
   fi
 }
 trap on_exit EXIT
+
+# The watchdog comes first, so that even a start.sh killed half way leaves
+# nothing running for long.
+proc_start watchdog "$dir/pids/watchdog.pid" "$dir/logs/watchdog.log" \
+  "$(readlink -f "$BASH")" "$here/watchdog.sh" "$dir" "$owner" "$max_seconds"
 
 # --- credentials --------------------------------------------------------------
 
@@ -403,7 +417,11 @@ pid_of() { [[ -f "$dir/pids/$1.pid" ]] && awk '{print $1}' "$dir/pids/$1.pid" ||
   printf 'export APISERVER_PID=%q\n' "$(pid_of kube-apiserver)"
   printf 'export KWOK_PID=%q\n' "$(pid_of kwok)"
   printf 'export SCHEDULER_PID=%q\n' "$(pid_of kube-scheduler)"
+  printf 'export WATCHDOG_PID=%q\n' "$(pid_of watchdog)"
 } >"$dir/env"
 
 started_ok=1
 cluster_log "ready: source $dir/env (KUBECONFIG=$dir/kubeconfig)"
+if [[ "$owner" != 0 ]]; then
+  cluster_log "it stops by itself when process $owner exits (SKEIN_CLUSTER_OWNER_PID)"
+fi

@@ -18,8 +18,9 @@ dir=$1
 [[ -d "$dir/pids" ]] || exit 0
 
 rc=0
-# Clients first, so the apiserver does not log their errors, and etcd last.
-for name in kwok kube-scheduler kube-apiserver etcd; do
+# The watchdog first, so that it does not stop the cluster a second time;
+# then clients, so the apiserver does not log their errors; etcd last.
+for name in watchdog kwok kube-scheduler kube-apiserver etcd; do
   proc_stop "$dir/pids/$name.pid" 10 || rc=1
 done
 # Anything else start.sh may add later.

@@ -207,7 +207,7 @@ pod after-restart "$KWOK_NODE" ""
 expect "pod after-restart: phase" "$(final_phase after-restart 90)" Succeeded
 
 # 6. stop.sh leaves nothing running, and a second stop is harmless.
-pids="$ETCD_PID $APISERVER_PID $KWOK_PID $SCHEDULER_PID"
+pids="$ETCD_PID $APISERVER_PID $KWOK_PID $SCHEDULER_PID $WATCHDOG_PID"
 if "$cluster/stop.sh" "$cdir" && "$cluster/stop.sh" "$cdir"; then
   left=
   for p in $pids; do
