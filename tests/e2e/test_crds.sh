@@ -142,13 +142,14 @@ fi
 # refused NAME REGEX YAML-UNDER-SPEC [KIND]: the server refuses the resource
 # with a message matching REGEX.
 refused() {
-  local name=$1 want=$2 spec=$3 kind=${4:-Workflow} out
+  local name=$1 want=$2 spec=$3 kind=${4:-Workflow} out match
   printf 'apiVersion: skein.dev/v1alpha1\nkind: %s\nmetadata: {name: bad}\nspec:\n%s\n' \
     "$kind" "$spec" >"$tmp/bad.yaml"
   if out=$(k create --dry-run=server --validate=strict -f "$tmp/bad.yaml" 2>&1); then
     fail "malformed ($name) was accepted"
   elif grep -Eq -- "$want" <<<"$out"; then
-    ok "malformed ($name) refused: $(grep -Eo -- "$want" <<<"$out" | head -1)"
+    match=$(grep -Eo -- "$want" <<<"$out")
+    ok "malformed ($name) refused: ${match%%$'\n'*}"
   else
     fail "malformed ($name): want /$want/, got: $out"
   fi
@@ -263,14 +264,18 @@ EOF
   else
     fail "status read back as '$back', want '$want'"
   fi
-  header=$(k get swf shown -n ml | head -1 | tr -s ' ')
+  # Whole outputs are read and cut here: `| head` would end kubectl with
+  # SIGPIPE, which pipefail turns into a failure.
+  table=$(k get swf shown -n ml)
+  header=$(tr -s ' ' <<<"${table%%$'\n'*}")
   row=$(k get swf shown -n ml --no-headers | tr -s ' ')
   if [[ "$header" == "NAME PHASE PROGRESS STARTED DURATION AGE" && "$row" == "shown Succeeded $progress "*" 2s "* ]]; then
     ok "kubectl get swf: $header / $row"
   else
     fail "kubectl get swf shows '$header' / '$row'"
   fi
-  wide=$(k get swf shown -n ml -o wide | head -1 | tr -s ' ')
+  table=$(k get swf shown -n ml -o wide)
+  wide=$(tr -s ' ' <<<"${table%%$'\n'*}")
   [[ "$wide" == *" MESSAGE"* ]] && ok "-o wide adds MESSAGE" || fail "-o wide header: $wide"
   # Writes to the main resource leave the status alone.
   k label workflow shown -n ml checked=yes >/dev/null
