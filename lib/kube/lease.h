@@ -157,8 +157,8 @@ typedef struct {
   sk_kube_lease_timing_t timing; /* zero fields → defaults */
   /* Called from the loop when we become leader, and when we stop being
    * leader: the renew deadline passed without a successful renewal, the
-   * record shows another holder, or sk_kube_elector_stop was called while
-   * leading. After on_stopped_leading the elector keeps competing (a later
+   * record shows another holder, the Lease was deleted, or
+   * sk_kube_elector_stop was called while leading. After on_stopped_leading the elector keeps competing (a later
    * on_started_leading may follow) unless it is stopped; most daemons stop
    * and exit there. Both may be NULL. */
   void (*on_started_leading)(sk_kube_elector_t *e, void *arg);

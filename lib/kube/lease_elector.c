@@ -288,8 +288,13 @@ static void got_write(sk_kube_elector_t *e, const sk_kube_result_t *res) {
     reread(e);
     return;
   }
-  if (res->err == SK_ENOENT && !e->st.leading) {
-    reread(e); /* deleted under us: the read sees 404 and creates */
+  if (res->err == SK_ENOENT) {
+    /* The Lease was deleted: another candidate may create it at once, so
+     * a leader must not wait for its deadline. The re-read sees the 404
+     * and creates it. */
+    sk_kube_lease_observe(&e->st, NULL, now);
+    reread(e);
+    stop_leading(e, "the lease was deleted");
     return;
   }
   sk_log_warn(LOGGER, "lease %s/%s: write failed: %s", e->ns, e->name, res_text(res));

@@ -586,6 +586,31 @@ TEST(elector_lease_taken_stops_at_once) {
   teardown(&loop, &fk);
 }
 
+TEST(elector_lease_deleted_stops_and_recreates) {
+  uv_loop_t loop;
+  fake_kube_t fk;
+  REQUIRE(uv_loop_init(&loop) == 0);
+  fake_init(&fk, &loop);
+  leaders_now = max_leaders = 0;
+  cand_t a = {0};
+  REQUIRE(make(&fk, "a", &a));
+  sk_kube_elector_start(a.e);
+  REQUIRE(run_until(&loop, &a.started, 1, 3000));
+  /* Deleted under the leader: another candidate could create it at once,
+   * so the leader stops at its next renewal, then creates it again. */
+  fake_delete(&fk, "leases/skein/skeind");
+  int64_t t0 = sk_time_mono_ms();
+  CHECK(run_until(&loop, &a.stopped, 1, 3000));
+  if (a.stopped_at - t0 > 450)
+    FAILF("stopped %lld ms after the delete, want within a retry period",
+          (long long)(a.stopped_at - t0));
+  CHECK(run_until(&loop, &a.started, 2, 3000));
+  CHECK_STR(stored_holder(&fk), "a");
+  CHECK_INT(fake_count(&fk, SK_KUBE_CREATE), 2);
+  sk_kube_elector_destroy(a.e);
+  teardown(&loop, &fk);
+}
+
 TEST(elector_bad_options_and_early_stop) {
   uv_loop_t loop;
   fake_kube_t fk;
@@ -637,6 +662,7 @@ int main(void) {
   RUN(elector_renew_failures_stop_at_deadline);
   RUN(elector_hung_renewal_stops_at_deadline);
   RUN(elector_lease_taken_stops_at_once);
+  RUN(elector_lease_deleted_stops_and_recreates);
   RUN(elector_bad_options_and_early_stop);
   return TEST_DONE();
 }
