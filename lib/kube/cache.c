@@ -42,13 +42,17 @@ int sk__kube_cache_remove(json_t *cache, json_t *obj, const sk__kube_emit_t *emi
   int rc = sk_kube_object_key(obj, key, sizeof(key));
   if (rc)
     return rc;
+  /* obj may be the cached object itself: keep it alive for the event. */
+  json_incref(obj);
   json_object_del(cache, key);
   if (emit->del)
     emit->del(obj, emit->arg);
+  json_decref(obj);
   return 0;
 }
 
-int sk__kube_cache_replace(json_t **cache, json_t *fresh, const sk__kube_emit_t *emit) {
+int sk__kube_cache_replace(json_t **cache, json_t *fresh, const sk__kube_emit_t *emit,
+                           bool all) {
   json_t *old = *cache;
   const char *key;
   json_t *obj;
@@ -73,7 +77,7 @@ int sk__kube_cache_replace(json_t **cache, json_t *fresh, const sk__kube_emit_t 
     if (!prev) {
       if (emit->add)
         emit->add(obj, emit->arg);
-    } else if (prev != obj && emit->update) {
+    } else if ((prev != obj || all) && emit->update) {
       emit->update(prev, obj, emit->arg);
     }
   }

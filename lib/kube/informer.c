@@ -195,17 +195,21 @@ static void list_done(const sk_kube_result_t *res, void *arg) {
   set_rv(inf, json_string_value(json_object_get(meta, "resourceVersion")));
   json_t *fresh = inf->pending;
   inf->pending = NULL;
-  bool first = !inf->synced;
   inf->synced = true;
+  bool all = inf->resync_all;
+  inf->resync_all = false;
   char why[120];
   snprintf(why, sizeof(why), "listed %zu objects at resourceVersion %s", json_object_size(fresh),
            inf->last_rv ? inf->last_rv : "?");
   sk__kube_inf_transition(inf, SK_KUBE_INF_WATCHING, why);
   sk__kube_emit_t em = emitter(inf);
   inf->dispatch++;
-  sk__kube_cache_replace(&inf->cache, fresh, &em);
-  if (first && inf->h.on_synced && !emit_stopped(inf))
-    inf->h.on_synced(inf, inf->h.arg);
+  sk__kube_cache_replace(&inf->cache, fresh, &em, all);
+  if (!inf->synced_told && !emit_stopped(inf)) {
+    inf->synced_told = true;
+    if (inf->h.on_synced)
+      inf->h.on_synced(inf, inf->h.arg);
+  }
   inf->dispatch--;
   if (inf->destroyed) {
     sk__kube_inf_maybe_free(inf);

@@ -103,6 +103,10 @@ int sk_kube_informer_start(sk_kube_informer_t *inf) {
     return SK_EINVAL;
   if (inf->state != SK_KUBE_INF_STOPPED)
     return SK_ESTATE;
+  /* After a stop, handlers may have missed events (a stop from inside a
+   * handler drops the rest of that batch): the first list replays every
+   * cached object as an update, so nothing stays unseen. */
+  inf->resync_all = json_object_size(inf->cache) > 0;
   sk__kube_inf_transition(inf, SK_KUBE_INF_LISTING, "started");
   sk__kube_inf_start_list(inf);
   return 0;

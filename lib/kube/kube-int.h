@@ -255,11 +255,13 @@ int sk__kube_cache_upsert(json_t *cache, json_t *obj, const sk__kube_emit_t *emi
 int sk__kube_cache_remove(json_t *cache, json_t *obj, const sk__kube_emit_t *emit);
 /* Replaces the contents of *cache with fresh (a key → object map; the
  * function takes the caller's reference to it) after a full list: objects
- * whose resourceVersion did not change are kept as they were (no event),
+ * whose resourceVersion did not change are kept as they were (no event,
+ * unless all is set: then update(obj, obj) for each, after a restart),
  * changed ones emit update, new ones add, and vanished ones del, so that
  * no transition is lost across a relist. The cache is swapped before any
  * event, so handlers see the new contents. */
-int sk__kube_cache_replace(json_t **cache, json_t *fresh, const sk__kube_emit_t *emit);
+int sk__kube_cache_replace(json_t **cache, json_t *fresh, const sk__kube_emit_t *emit,
+                           bool all);
 
 /* ---- informers (informer.c, informer_life.c) ---- */
 
@@ -283,6 +285,8 @@ struct sk_kube_informer {
   char *cont;        /* continue token of the next page */
   char *last_rv;
   bool synced;
+  bool synced_told;  /* on_synced was called */
+  bool resync_all;   /* the next list replays every object (a restart) */
   int restarts;      /* consecutive list restarts for expired continue tokens */
   sk__kube_op_t *op;          /* the current request */
   sk_kube_call_t *call;
