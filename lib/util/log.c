@@ -38,6 +38,11 @@ int sk_log_format_parse(const char *s, sk_log_format_t *out) {
 
 bool sk_log_enabled(int n) { return n <= g_verbosity; }
 
+/* The format attribute lets the compiler check the callers' formats, which
+ * is what clang's -Wformat-nonliteral asks for here. */
+static void emit(const char *level, int v, const char *logger, const char *fmt, va_list ap)
+    SK_LOG_PRINTF(4, 0);
+
 static void emit(const char *level, int v, const char *logger, const char *fmt, va_list ap) {
   char msg[SK_LOG_LINE_MAX];
   int n = vsnprintf(msg, sizeof(msg), fmt, ap);
