@@ -37,7 +37,10 @@
 
 /* ------------------------------------------------------------------------
  * Logging. One optional sink per client; informers log through their
- * client. Messages are single lines without a trailing newline.
+ * client. Messages are single lines without a trailing newline. Without a
+ * sink, lines go to util/log.h under the logger name "kube": warnings and
+ * errors always, informer state transitions at -v 1, one line per request
+ * at -v 2.
  * ---------------------------------------------------------------------- */
 
 typedef enum {
@@ -245,6 +248,18 @@ typedef void (*sk_kube_done_cb)(const sk_kube_result_t *res, void *arg);
  * transport errors), total seconds including the rate-limit wait. */
 typedef void (*sk_kube_metric_fn)(sk_kube_verb_t verb, long code, double seconds, void *arg);
 
+/*
+ * Credentials, in this order: a static token; a token file, looked at
+ * (stat) at most once a second and re-read when it changed, and looked at
+ * again at once after a 401 (the failed call is not retried); an exec
+ * plugin, run once for all the calls that wait for it, its credential
+ * kept until 10 s before its expirationTimestamp, and run again after a
+ * 401, the call then retried once. A client certificate (files, PEM data
+ * or from the plugin) goes with every request.
+ *
+ * Every call, watches included, takes a slot from the client's token
+ * bucket first and calls are sent in the order they were made.
+ */
 typedef struct {
   double qps;          /* client-side rate limit; 0 → 20 */
   int burst;           /* 0 → 30 */
@@ -267,7 +282,9 @@ sk_kube_client_t *sk_kube_client_create(uv_loop_t *loop, sk_http_t *http,
                                         const sk_kube_client_opts_t *opts);
 /* Cancels every call (each gets its callback with SK_ECANCELED, from the
  * loop), stops exec plugins and frees the client once its handles have
- * closed; run the loop afterwards until it is empty. Safe on NULL. */
+ * closed; run the loop afterwards until it is empty. New calls fail with
+ * SK_ESTATE from then on. Safe on NULL and from inside a callback. Destroy
+ * the client's informers first. */
 void sk_kube_client_destroy(sk_kube_client_t *c);
 
 uv_loop_t *sk_kube_client_loop(const sk_kube_client_t *c);
@@ -276,8 +293,13 @@ const char *sk_kube_client_namespace(const sk_kube_client_t *c);
 
 /*
  * Starts a call. body is the request body for create/update/patch (read
- * only; NULL otherwise). For UPDATE with ref->name NULL the name is taken
- * from body's metadata.name. done is called exactly once, from the loop,
+ * only; NULL otherwise; an array is allowed for a JSON patch); bodies over
+ * 3 MiB are refused with SK_ETOOBIG, as the apiserver would. For UPDATE
+ * with ref->name NULL the name is taken from body's metadata.name, and for
+ * CREATE/UPDATE with ref->namespace NULL the namespace from body's
+ * metadata.namespace. DELETE sends propagation, grace period and
+ * preconditions as a DeleteOptions body. done may be NULL; otherwise it
+ * is called exactly once, from the loop,
  * never from inside this function. On success returns 0 and, when out is
  * not NULL, a borrowed handle valid until done returns (for
  * sk_kube_call_cancel). SK_EINVAL for a bad ref or body.
@@ -387,9 +409,12 @@ int sk_kube_watch_parser_finish(sk_kube_watch_parser_t *p);
 /*
  * A raw watch: streams events of ref's collection (opts: resource_version,
  * watch_timeout_s, allow_bookmarks, selectors) to on_event, then calls done
- * once when the stream ends: err 0 for a normal end, SK_EGONE for a 410
- * (either an HTTP 410 or an ERROR event with code 410), or another error.
- * Most users want an informer instead.
+ * once when the stream ends: err 0 for a normal end, SK_EGONE (code 410)
+ * for a 410, whether an HTTP 410 or an ERROR event with code 410 (which
+ * on_event also sees), or another error; a negative return of on_event
+ * ends the stream with that code. arg goes to both callbacks. Without
+ * opts->timeout_ms the local deadline is watch_timeout_s + 60 s (none
+ * when that is 0). Most users want an informer instead.
  */
 int sk_kube_watch(sk_kube_client_t *c, const sk_kube_ref_t *ref, const sk_kube_call_opts_t *opts,
                   sk_kube_event_cb on_event, sk_kube_done_cb done, void *arg,
@@ -401,9 +426,17 @@ int sk_kube_watch(sk_kube_client_t *c, const sk_kube_ref_t *ref, const sk_kube_c
 
 typedef struct sk_kube_informer sk_kube_informer_t;
 
-/* Handlers receive borrowed objects: json_incref what you keep, and never
- * modify them. on_update is called for every change of resourceVersion;
- * on_delete gets the last known state. Each may be NULL. */
+/*
+ * Handlers receive borrowed objects: json_incref what you keep, and never
+ * modify them. The cache already holds the new state when a handler runs.
+ * on_update gets every MODIFIED event (and, after a relist, each object
+ * whose resourceVersion changed); on_delete gets the object's final state
+ * (from the DELETED event, or the cached one when a relist found it gone);
+ * on_synced is called once, after the first list was applied. Objects of a
+ * list get the kind and apiVersion that watch events carry. Each handler
+ * may be NULL. A handler may stop or destroy its informer: no further
+ * handler is called then (the rest of that batch is dropped).
+ */
 typedef struct {
   void (*on_add)(sk_kube_informer_t *inf, json_t *obj, void *arg);
   void (*on_update)(sk_kube_informer_t *inf, json_t *old_obj, json_t *new_obj, void *arg);
@@ -421,6 +454,17 @@ typedef enum {
 
 const char *sk_kube_informer_state_name(sk_kube_informer_state_t s);
 
+/*
+ * Watches time out after a random timeout_min..max seconds and resume from
+ * the last resourceVersion seen (events and bookmarks) without a relist;
+ * a local deadline that passes counts as such an end, but a watch that
+ * ends within a second without any event counts as a failure. Failures
+ * (errors, 429, a 5xx) back off, with equal jitter, from backoff_initial
+ * doubling to backoff_max, at least the server's Retry-After; the backoff
+ * starts over once no failure happened for backoff_reset. After a failed
+ * watch the informer watches again from the same version; after a failed
+ * list it lists again.
+ */
 typedef struct {
   sk_kube_gvr_t gvr;
   const char *namespace;      /* NULL: all namespaces (or cluster-scoped) */
@@ -439,7 +483,10 @@ typedef struct {
 sk_kube_informer_t *sk_kube_informer_create(sk_kube_client_t *c,
                                             const sk_kube_informer_opts_t *opts,
                                             const sk_kube_handlers_t *handlers);
-/* Starts listing. SK_ESTATE when already running. */
+/* Starts listing. SK_ESTATE when already running. Every list is a
+ * consistent read (no resourceVersion), paged by page_size. A restart
+ * after a stop replays every object still cached as an update (old == new
+ * when it did not change), since handlers may have missed events. */
 int sk_kube_informer_start(sk_kube_informer_t *inf);
 /* Cancels in-flight requests and timers; the cache is kept. No handler is
  * called after stop returns. */
