@@ -1,0 +1,626 @@
+/*
+ * The workflow controller: where a Workflow enters skeind.
+ *
+ *   Workflow informer ─┐
+ *                      ├─ keys ─▶ workqueue ─▶ reconcile(key)
+ *   Pod informer ──────┘   (owner)               │
+ *                                                 ▼
+ *        sk_controller_reconcile(workflow, its Pods, now)  (pure)
+ *                                                 │
+ *                                                 ▼
+ *     1. PUT /status (resourceVersion precondition)   — where status is written
+ *     2. create / delete Pods, delete the Workflow    — where a step becomes a Pod
+ *     3. Events; 4. requeue at the engine's wake time
+ *
+ * The order is controller.h's contract, which is what makes a restart,
+ * a lost response or a stale cache harmless. Each key is reconciled by at
+ * most one worker at a time (the workqueue's guarantee), so one
+ * reconcile's calls never race another's for the same workflow.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/daemon-int.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+#define LOGGER "controller"
+
+static const sk_kube_gvr_t k_wf_gvr = {"skein.dev", "v1alpha1", "workflows"};
+static const sk_kube_gvr_t k_pod_gvr = {"", "v1", "pods"};
+
+struct sk_daemon_ctrl {
+  sk_daemon_ctrl_opts_t o;
+  char *ns;
+  sk_kube_informer_t *wf_inf;
+  sk_kube_informer_t *pod_inf;
+  sk_kube_wq_t *queue;
+  sk_daemon_index_t *index;
+  bool stopping;
+  size_t inflight;          /* reconciles between get and done */
+  void (*stop_done)(void *arg);
+  void *stop_arg;
+  uv_timer_t prune_timer;
+  bool prune_timer_open;
+  /* metrics (NULL when there is no registry) */
+  sk_metric_t *m_reconcile;
+  sk_metric_t *m_reconcile_errors;
+  sk_metric_t *m_steps_started;
+  sk_metric_t *m_steps_finished;
+};
+
+/* One reconcile in flight: the result being carried out. */
+typedef struct {
+  sk_daemon_ctrl_t *c;
+  char key[SK_KUBE_WQ_MAX_KEY];
+  char ns[256];
+  char name[256];
+  json_t *obj;              /* the Workflow reconciled (own reference) */
+  sk_controller_out_t out;
+  size_t pod_ops_left;      /* pod ops not yet answered */
+  bool retry;               /* something failed that a requeue can fix */
+  bool deleted_workflow;
+  int64_t started_mono;
+} recon_t;
+
+static void finish(recon_t *r);
+
+/* ---- small helpers ---- */
+
+static void split_key(const char *key, char *ns, size_t nslen, char *name, size_t namelen) {
+  const char *slash = strchr(key, '/');
+  if (!slash) {
+    snprintf(ns, nslen, "%s", "");
+    snprintf(name, namelen, "%s", key);
+    return;
+  }
+  snprintf(ns, nslen, "%.*s", (int)(slash - key), key);
+  snprintf(name, namelen, "%s", slash + 1);
+}
+
+static void enqueue(sk_daemon_ctrl_t *c, const char *key) {
+  if (!c->stopping)
+    sk_kube_wq_add(c->queue, key);
+}
+
+/* The spec step an instance belongs to, for the kind label of the step
+ * metrics: the step of that name, else the fan-out step "<step>-<i>". */
+static const char *step_kind(json_t *wf, const char *instance) {
+  static const char *kinds[] = {"pod", "vertex", "sagemaker", "resource", "rollout"};
+  json_t *spec = json_object_get(wf, "spec");
+  const char *lists[] = {"steps", "finally"};
+  for (int pass = 0; pass < 2; pass++) {
+    for (size_t l = 0; l < 2; l++) {
+      size_t i;
+      json_t *s;
+      json_array_foreach(json_object_get(spec, lists[l]), i, s) {
+        const char *n = json_string_value(json_object_get(s, "name"));
+        if (!n)
+          continue;
+        size_t len = strlen(n);
+        bool match = pass == 0 ? strcmp(n, instance) == 0
+                               : strncmp(n, instance, len) == 0 && instance[len] == '-';
+        if (!match)
+          continue;
+        for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+          if (json_object_get(s, kinds[k]))
+            return kinds[k];
+      }
+    }
+  }
+  return "unknown";
+}
+
+static void count_transitions(sk_daemon_ctrl_t *c, recon_t *r) {
+  for (size_t i = 0; i < r->out.ntransitions; i++) {
+    const sk_transition_t *t = &r->out.transitions[i];
+    if (sk_log_enabled(1))
+      sk_log_v(1, LOGGER, "%s: step %s %s -> %s%s%s", r->key, t->instance,
+               sk_phase_name(t->from), sk_phase_name(t->to), t->message ? ": " : "",
+               t->message ? t->message : "");
+    if (!c->m_steps_started)
+      continue;
+    const char *kind = step_kind(r->obj, t->instance);
+    if (t->to == SK_PHASE_RUNNING) {
+      const char *v[] = {kind, NULL};
+      sk_metric_inc(c->m_steps_started, v);
+    } else if (sk_phase_is_final(t->to)) {
+      const char *v[] = {kind, sk_phase_name(t->to), NULL};
+      sk_metric_inc(c->m_steps_finished, v);
+    }
+  }
+}
+
+/* ---- carrying out a result ---- */
+
+static void record_events(recon_t *r) {
+  sk_daemon_ctrl_t *c = r->c;
+  if (!c->o.recorder || r->out.nevents == 0)
+    return;
+  sk_kube_objref_t ref;
+  if (sk_kube_objref_from(r->obj, &ref) < 0)
+    return;
+  for (size_t i = 0; i < r->out.nevents; i++) {
+    const sk_controller_event_t *ev = &r->out.events[i];
+    sk_kube_recorder_event(c->o.recorder, &ref,
+                           strcmp(ev->type, "Warning") == 0 ? SK_KUBE_EVENT_WARNING
+                                                            : SK_KUBE_EVENT_NORMAL,
+                           ev->reason, ev->message);
+  }
+}
+
+/* Whether an error is one that waiting can fix (429, 5xx, the network). */
+static bool transient(const sk_kube_result_t *res) {
+  return res->code == 0 || res->code == 429 || res->code >= 500;
+}
+
+static void workflow_deleted(const sk_kube_result_t *res, void *arg) {
+  recon_t *r = arg;
+  if (res->err < 0 && res->code != 404 && res->code != 409) {
+    sk_log_warn(LOGGER, "%s: delete after ttlSecondsAfterFinished: %s", r->key,
+                res->message ? res->message : sk_strerror(res->err));
+    r->retry = true;
+  }
+  finish(r);
+}
+
+static void after_pod_ops(recon_t *r) {
+  if (r->c->stopping) {
+    finish(r);
+    return;
+  }
+  for (size_t i = 0; i < r->out.nops; i++) {
+    const sk_controller_op_t *op = &r->out.ops[i];
+    if (op->kind != SK_CONTROLLER_OP_DELETE_WORKFLOW || r->retry)
+      continue;
+    /* The Pods went first (there may be no garbage collector), and only
+     * when they all went does the Workflow. */
+    sk_kube_ref_t ref = {k_wf_gvr, r->ns, op->name, NULL};
+    sk_kube_call_opts_t o = {0};
+    o.precondition_uid = op->uid;
+    r->deleted_workflow = true;
+    if (sk_kube_delete(r->c->o.client, &ref, &o, workflow_deleted, r, NULL) == 0)
+      return;
+    r->retry = true;
+  }
+  finish(r);
+}
+
+typedef struct {
+  recon_t *r;
+  size_t op;
+} op_call_t;
+
+static void pod_op_done(const sk_kube_result_t *res, void *arg) {
+  op_call_t *oc = arg;
+  recon_t *r = oc->r;
+  const sk_controller_op_t *op = &r->out.ops[oc->op];
+  free(oc);
+  sk_daemon_index_t *ix = r->c->index;
+  if (op->kind == SK_CONTROLLER_OP_CREATE_POD) {
+    if (res->err == 0 && res->body) {
+      sk_daemon_index_pod_created(ix, r->key, res->body);
+    } else if (res->code == 409) {
+      /* AlreadyExists: the name is deterministic, so it is this attempt's Pod. */
+    } else if (transient(res) || res->err == SK_ECANCELED) {
+      r->retry = true;
+    } else {
+      sk_log_warn(LOGGER, "%s: creating Pod %s was refused: %s", r->key, op->name,
+                  res->message ? res->message : sk_strerror(res->err));
+      sk_daemon_index_create_error(ix, r->key, op->name,
+                                   res->message ? res->message : sk_strerror(res->err));
+      r->retry = true;
+    }
+  } else {
+    if (res->err == 0 || res->code == 404 || res->code == 409)
+      sk_daemon_index_pod_deleted(ix, r->key, op->name);
+    else
+      r->retry = true;
+  }
+  if (--r->pod_ops_left == 0)
+    after_pod_ops(r);
+}
+
+static void do_pod_ops(recon_t *r) {
+  sk_daemon_ctrl_t *c = r->c;
+  r->pod_ops_left = 1; /* held until every call is started */
+  for (size_t i = 0; i < r->out.nops && !c->stopping; i++) {
+    const sk_controller_op_t *op = &r->out.ops[i];
+    if (op->kind == SK_CONTROLLER_OP_DELETE_WORKFLOW)
+      continue;
+    op_call_t *oc = malloc(sizeof(*oc));
+    if (!oc) {
+      r->retry = true;
+      break;
+    }
+    oc->r = r;
+    oc->op = i;
+    sk_kube_ref_t ref = {k_pod_gvr, r->ns, NULL, NULL};
+    int rc;
+    if (op->kind == SK_CONTROLLER_OP_CREATE_POD) {
+      rc = sk_kube_create(c->o.client, &ref, op->pod, pod_op_done, oc, NULL);
+    } else {
+      ref.name = op->name;
+      sk_kube_call_opts_t o = {0};
+      o.precondition_uid = op->uid;
+      rc = sk_kube_delete(c->o.client, &ref, &o, pod_op_done, oc, NULL);
+    }
+    if (rc < 0) {
+      free(oc);
+      r->retry = true;
+      continue;
+    }
+    r->pod_ops_left++;
+  }
+  if (--r->pod_ops_left == 0)
+    after_pod_ops(r);
+}
+
+static void status_written(const sk_kube_result_t *res, void *arg) {
+  recon_t *r = arg;
+  if (res->err < 0) {
+    /* Rule 1: no op and no event after a failed write. A conflict means
+     * the cache is behind; the informer brings the newer object (and a
+     * key) soon, and the rate-limited requeue covers a lost event. */
+    if (res->code == 409)
+      sk_log_v(1, LOGGER, "%s: status write conflict, will retry", r->key);
+    else
+      sk_log_warn(LOGGER, "%s: writing status failed: %s", r->key,
+                  res->message ? res->message : sk_strerror(res->err));
+    r->retry = true;
+    r->out.requeue_at_ms = 0;
+    finish(r);
+    return;
+  }
+  sk_daemon_index_written(r->c->index, r->key, sk_kube_object_rv(r->obj), res->body);
+  record_events(r);
+  do_pod_ops(r);
+}
+
+/* The Workflow with the new status, for PUT /status (new reference). */
+static json_t *with_status(json_t *obj, json_t *status) {
+  json_t *copy = json_copy(obj);
+  if (!copy || json_object_set(copy, "status", status) < 0) {
+    json_decref(copy);
+    return NULL;
+  }
+  return copy;
+}
+
+static void carry_out(recon_t *r) {
+  if (!r->out.status) {
+    record_events(r);
+    do_pod_ops(r);
+    return;
+  }
+  json_t *body = with_status(r->obj, r->out.status);
+  sk_kube_ref_t ref = {k_wf_gvr, r->ns, r->name, NULL};
+  if (!body || sk_kube_update_status(r->c->o.client, &ref, body, status_written, r, NULL) < 0) {
+    r->retry = true;
+    json_decref(body);
+    finish(r);
+    return;
+  }
+  json_decref(body);
+}
+
+static void finish(recon_t *r) {
+  sk_daemon_ctrl_t *c = r->c;
+  if (!c->stopping) {
+    if (r->retry) {
+      int64_t delay = 0;
+      sk_kube_wq_add_rate_limited(c->queue, r->key, &delay);
+      if (c->m_reconcile_errors)
+        sk_metric_inc(c->m_reconcile_errors, NULL);
+    } else {
+      sk_kube_wq_forget(c->queue, r->key);
+      if (r->out.requeue_at_ms > 0 && !r->deleted_workflow)
+        sk_kube_wq_add_after(c->queue, r->key, r->out.requeue_at_ms);
+    }
+  }
+  if (c->m_reconcile)
+    sk_metric_observe(c->m_reconcile, NULL,
+                      (double)(sk_time_mono_ms() - r->started_mono) / 1000.0);
+  sk_kube_wq_done(c->queue, r->key);
+  sk_controller_out_release(&r->out);
+  json_decref(r->obj);
+  free(r);
+  c->inflight--;
+  if (c->stopping && c->inflight == 0 && c->stop_done) {
+    void (*done)(void *) = c->stop_done;
+    c->stop_done = NULL;
+    done(c->stop_arg);
+  }
+}
+
+/* ---- the queue's handler ---- */
+
+static void reconcile_key(sk_kube_wq_t *q, const char *key, void *arg) {
+  sk_daemon_ctrl_t *c = arg;
+  if (c->stopping) {
+    sk_kube_wq_done(q, key);
+    return;
+  }
+  json_t *cached = sk_kube_informer_get(c->wf_inf, key);
+  if (!cached) {
+    /* Deleted: nothing to reconcile, nothing to remember. */
+    sk_daemon_index_forget(c->index, key);
+    sk_kube_wq_forget(q, key);
+    sk_kube_wq_done(q, key);
+    return;
+  }
+  recon_t *r = calloc(1, sizeof(*r));
+  if (!r) {
+    sk_kube_wq_add_rate_limited(q, key, NULL);
+    sk_kube_wq_done(q, key);
+    return;
+  }
+  r->c = c;
+  r->started_mono = sk_time_mono_ms();
+  snprintf(r->key, sizeof(r->key), "%s", key);
+  split_key(key, r->ns, sizeof(r->ns), r->name, sizeof(r->name));
+  r->obj = json_incref(sk_daemon_index_current(c->index, key, cached));
+  sk_controller_out_init(&r->out);
+  c->inflight++;
+
+  sk_daemon_inputs_t inputs;
+  int rc = sk_daemon_index_inputs(c->index, key, &inputs);
+  if (rc == 0) {
+    sk_controller_in_t in = {0};
+    in.workflow = r->obj;
+    in.pods = inputs.pods;
+    in.npods = inputs.npods;
+    in.gone_pods = inputs.gone;
+    in.ngone = inputs.ngone;
+    in.create_errors = inputs.errors;
+    in.ncreate_errors = inputs.nerrors;
+    in.now_ms = sk_time_now_ms();
+    rc = sk_controller_reconcile(&in, &r->out);
+    sk_daemon_inputs_release(&inputs);
+  }
+  if (rc < 0) {
+    sk_log_error(LOGGER, "%s: reconcile failed: %s", key, sk_strerror(rc));
+    r->retry = true;
+    finish(r);
+    return;
+  }
+  count_transitions(c, r);
+  carry_out(r);
+}
+
+/* ---- informer handlers: everything becomes a key ---- */
+
+static void wf_add(sk_kube_informer_t *inf, json_t *obj, void *arg) {
+  char key[SK_KUBE_WQ_MAX_KEY];
+  if (sk_kube_object_key(obj, key, sizeof(key)) == 0)
+    enqueue(arg, key);
+}
+
+static void wf_update(sk_kube_informer_t *inf, json_t *old_obj, json_t *new_obj, void *arg) {
+  wf_add(inf, new_obj, arg);
+}
+
+static void pod_add(sk_kube_informer_t *inf, json_t *obj, void *arg) {
+  sk_daemon_ctrl_t *c = arg;
+  char key[SK_KUBE_WQ_MAX_KEY];
+  if (sk_daemon_pod_workflow_key(obj, key, sizeof(key)) < 0)
+    return;
+  sk_daemon_index_pod_seen(c->index, key, obj);
+  enqueue(c, key);
+}
+
+static void pod_update(sk_kube_informer_t *inf, json_t *old_obj, json_t *new_obj, void *arg) {
+  pod_add(inf, new_obj, arg);
+}
+
+static void pod_delete(sk_kube_informer_t *inf, json_t *obj, void *arg) {
+  sk_daemon_ctrl_t *c = arg;
+  char key[SK_KUBE_WQ_MAX_KEY];
+  if (sk_daemon_pod_workflow_key(obj, key, sizeof(key)) < 0)
+    return;
+  sk_daemon_index_pod_gone(c->index, key, obj, sk_time_now_ms());
+  enqueue(c, key);
+}
+
+static void synced(sk_kube_informer_t *inf, void *arg) {
+  sk_daemon_ctrl_t *c = arg;
+  sk_log_info(LOGGER, "%s cache synced (%zu objects)", inf == c->wf_inf ? "workflow" : "pod",
+              sk_kube_informer_count(inf));
+}
+
+static void prune(uv_timer_t *t) {
+  sk_daemon_ctrl_t *c = t->data;
+  sk_daemon_index_prune(c->index, sk_time_now_ms());
+}
+
+/* ---- metrics read at scrape time ---- */
+
+static double queue_depth(void *arg) {
+  sk_daemon_ctrl_t *c = arg;
+  return (double)sk_kube_wq_len(c->queue);
+}
+
+static double queue_wait_sum(void *arg) {
+  sk_kube_wq_stats_t st;
+  sk_kube_wq_stats(((sk_daemon_ctrl_t *)arg)->queue, &st);
+  return (double)st.latency_sum_ms / 1000.0;
+}
+
+static double queue_wait_max(void *arg) {
+  sk_kube_wq_stats_t st;
+  sk_kube_wq_stats(((sk_daemon_ctrl_t *)arg)->queue, &st);
+  return (double)st.latency_max_ms / 1000.0;
+}
+
+static double queue_gets(void *arg) {
+  sk_kube_wq_stats_t st;
+  sk_kube_wq_stats(((sk_daemon_ctrl_t *)arg)->queue, &st);
+  return (double)st.gets;
+}
+
+typedef struct {
+  const char *phase;
+  size_t n;
+} phase_count_t;
+
+static void count_phase(const char *key, json_t *obj, void *arg) {
+  phase_count_t *pc = arg;
+  const char *p = json_string_value(json_object_get(json_object_get(obj, "status"), "phase"));
+  if (strcmp(p ? p : "Pending", pc->phase) == 0)
+    pc->n++;
+}
+
+typedef struct {
+  sk_daemon_ctrl_t *c;
+  const char *phase;
+} phase_gauge_t;
+
+static phase_gauge_t g_phase_gauges[5];
+
+static double workflows_in_phase(void *arg) {
+  phase_gauge_t *g = arg;
+  phase_count_t pc = {g->phase, 0};
+  sk_kube_informer_foreach(g->c->wf_inf, count_phase, &pc);
+  return (double)pc.n;
+}
+
+static void register_metrics(sk_daemon_ctrl_t *c) {
+  sk_metrics_t *m = c->o.metrics;
+  if (!m)
+    return;
+  static const double secs[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                0.1,   0.25,   0.5,   1,    2.5,   10};
+  const char *none[] = {NULL};
+  const char *kind[] = {"kind", NULL};
+  const char *kind_result[] = {"kind", "result", NULL};
+  const char *phase[] = {"phase", NULL};
+  sk_metrics_histogram(m, "skein_reconcile_duration_seconds",
+                       "Time to reconcile one Workflow, API calls included.", none, secs,
+                       sizeof(secs) / sizeof(secs[0]), &c->m_reconcile);
+  sk_metrics_counter(m, "skein_reconcile_errors_total",
+                     "Reconciles that ended in a retry (a failed write or call).", none,
+                     &c->m_reconcile_errors);
+  sk_metrics_counter(m, "skein_steps_started_total", "Step attempts started, by step kind.",
+                     kind, &c->m_steps_started);
+  sk_metrics_counter(m, "skein_steps_finished_total",
+                     "Step instances finished, by step kind and final phase.", kind_result,
+                     &c->m_steps_finished);
+  sk_metric_t *depth = NULL, *wf = NULL, *lat = NULL, *gets = NULL;
+  /* The queue keeps sums, not buckets: rate(sum) / rate(count) is the
+   * mean wait, and _max the worst since start. */
+  if (sk_metrics_gauge_fn(m, "skein_workqueue_wait_seconds_sum",
+                          "Total time Workflow keys waited in the queue before a reconcile.",
+                          none, &lat) == 0)
+    sk_metric_set_fn(lat, NULL, queue_wait_sum, c);
+  if (sk_metrics_gauge_fn(m, "skein_workqueue_wait_seconds_count",
+                          "Keys handed from the queue to a reconcile.", none, &gets) == 0)
+    sk_metric_set_fn(gets, NULL, queue_gets, c);
+  if (sk_metrics_gauge_fn(m, "skein_workqueue_wait_seconds_max",
+                          "Longest time a key waited in the queue.", none, &lat) == 0)
+    sk_metric_set_fn(lat, NULL, queue_wait_max, c);
+  if (sk_metrics_gauge_fn(m, "skein_workqueue_depth", "Workflow keys waiting to be reconciled.",
+                          none, &depth) == 0)
+    sk_metric_set_fn(depth, NULL, queue_depth, c);
+  if (sk_metrics_gauge_fn(m, "skein_workflows", "Workflows in the cache, by phase.", phase,
+                          &wf) == 0) {
+    static const char *phases[] = {"Pending", "Running", "Succeeded", "Failed", "Cancelled"};
+    for (size_t i = 0; i < 5; i++) {
+      g_phase_gauges[i].c = c;
+      g_phase_gauges[i].phase = phases[i];
+      const char *v[] = {phases[i], NULL};
+      sk_metric_set_fn(wf, v, workflows_in_phase, &g_phase_gauges[i]);
+    }
+  }
+}
+
+/* ---- life cycle ---- */
+
+int sk_daemon_ctrl_create(const sk_daemon_ctrl_opts_t *opts, sk_daemon_ctrl_t **out) {
+  sk_daemon_ctrl_t *c = calloc(1, sizeof(*c));
+  if (!c)
+    return SK_ENOMEM;
+  c->o = *opts;
+  if (opts->namespace && !(c->ns = strdup(opts->namespace)))
+    goto fail;
+  c->o.namespace = c->ns;
+  c->index = sk_daemon_index_create();
+  sk_kube_wq_opts_t qo = {0};
+  qo.name = "workflows";
+  c->queue = sk_kube_wq_create(&qo);
+  sk_kube_informer_opts_t wo = {0};
+  wo.gvr = k_wf_gvr;
+  wo.namespace = c->ns;
+  sk_kube_handlers_t wh = {wf_add, wf_update, wf_add, synced, c};
+  c->wf_inf = sk_kube_informer_create(opts->client, &wo, &wh);
+  sk_kube_informer_opts_t po = {0};
+  po.gvr = k_pod_gvr;
+  po.namespace = c->ns;
+  po.label_selector = SK_CONTROLLER_LABEL_WORKFLOW;
+  sk_kube_handlers_t ph = {pod_add, pod_update, pod_delete, synced, c};
+  c->pod_inf = sk_kube_informer_create(opts->client, &po, &ph);
+  if (!c->index || !c->queue || !c->wf_inf || !c->pod_inf)
+    goto fail;
+  register_metrics(c);
+  *out = c;
+  return 0;
+fail:
+  sk_daemon_ctrl_destroy(c);
+  return SK_ENOMEM;
+}
+
+int sk_daemon_ctrl_start(sk_daemon_ctrl_t *c) {
+  sk_kube_wq_driver_t d = {c->o.workers ? c->o.workers : 4, reconcile_key, NULL, c};
+  int rc = sk_kube_wq_attach(c->queue, c->o.loop, &d);
+  if (rc < 0)
+    return rc;
+  if ((rc = uv_timer_init(c->o.loop, &c->prune_timer)) < 0)
+    return SK_EIO;
+  c->prune_timer_open = true;
+  c->prune_timer.data = c;
+  uv_timer_start(&c->prune_timer, prune, 60000, 60000);
+  /* Pods first: a Workflow reconciled before its Pods are known would
+   * re-create them (harmless, AlreadyExists, but wasted calls). */
+  if ((rc = sk_kube_informer_start(c->pod_inf)) < 0 ||
+      (rc = sk_kube_informer_start(c->wf_inf)) < 0)
+    return rc;
+  return 0;
+}
+
+bool sk_daemon_ctrl_synced(const sk_daemon_ctrl_t *c) {
+  return sk_kube_informer_has_synced(c->wf_inf) && sk_kube_informer_has_synced(c->pod_inf);
+}
+
+void sk_daemon_ctrl_stop(sk_daemon_ctrl_t *c, void (*done)(void *arg), void *arg) {
+  c->stopping = true;
+  sk_kube_informer_stop(c->wf_inf);
+  sk_kube_informer_stop(c->pod_inf);
+  sk_kube_wq_shutdown(c->queue, false);
+  if (c->prune_timer_open)
+    uv_timer_stop(&c->prune_timer);
+  if (c->inflight == 0) {
+    if (done)
+      done(arg);
+    return;
+  }
+  c->stop_done = done;
+  c->stop_arg = arg;
+}
+
+static void ctrl_free(uv_handle_t *h) { free(h->data); }
+
+void sk_daemon_ctrl_destroy(sk_daemon_ctrl_t *c) {
+  if (!c)
+    return;
+  sk_kube_informer_destroy(c->wf_inf);
+  sk_kube_informer_destroy(c->pod_inf);
+  sk_kube_wq_destroy(c->queue);
+  sk_daemon_index_destroy(c->index);
+  free(c->ns);
+  if (c->prune_timer_open) {
+    c->prune_timer.data = c;
+    uv_close((uv_handle_t *)&c->prune_timer, ctrl_free);
+    return;
+  }
+  free(c);
+}

@@ -1,0 +1,226 @@
+/*
+ * The controller's index of what it knows per workflow beyond the
+ * informer caches (see daemon-int.h). jansson objects serve as the hash
+ * tables: the index is small next to the caches it shadows, and holding
+ * the Pods by reference shares them with the Pod informer's cache.
+ *
+ * Each entry is an object:
+ *   pods     {name: Pod}               as the Pod informer last showed them
+ *   pending  {name: Pod}               created by us, not shown yet
+ *   gone     {name: [Pod, at_ms]}      tombstones
+ *   errors   [{pod, message}]          refused creates, handed out once
+ *   from_rv, written                   our last status write
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller/controller.h"
+#include "daemon/daemon-int.h"
+#include "kube/kube.h"
+#include "util/error.h"
+
+struct sk_daemon_index {
+  json_t *root;
+};
+
+sk_daemon_index_t *sk_daemon_index_create(void) {
+  sk_daemon_index_t *ix = calloc(1, sizeof(*ix));
+  if (!ix)
+    return NULL;
+  ix->root = json_object();
+  if (!ix->root) {
+    free(ix);
+    return NULL;
+  }
+  return ix;
+}
+
+void sk_daemon_index_destroy(sk_daemon_index_t *ix) {
+  if (!ix)
+    return;
+  json_decref(ix->root);
+  free(ix);
+}
+
+int sk_daemon_pod_workflow_key(json_t *pod, char *out, size_t outlen) {
+  const char *name = NULL, *uid = NULL;
+  if (sk_controller_pod_owner(pod, &name, &uid) < 0)
+    return SK_ENOENT;
+  const char *ns = json_string_value(json_object_get(json_object_get(pod, "metadata"), "namespace"));
+  int n = snprintf(out, outlen, "%s/%s", ns ? ns : "default", name);
+  return n < 0 || (size_t)n >= outlen ? SK_ETOOBIG : 0;
+}
+
+/* The entry for key, created when create is true (borrowed). */
+static json_t *entry(sk_daemon_index_t *ix, const char *key, bool create) {
+  json_t *e = json_object_get(ix->root, key);
+  if (e || !create)
+    return e;
+  e = json_pack("{s:{}, s:{}, s:{}, s:[]}", "pods", "pending", "gone", "errors");
+  if (!e || json_object_set_new(ix->root, key, e) < 0)
+    return NULL;
+  return e;
+}
+
+static const char *pod_name(json_t *pod) {
+  return json_string_value(json_object_get(json_object_get(pod, "metadata"), "name"));
+}
+
+int sk_daemon_index_pod_seen(sk_daemon_index_t *ix, const char *wf_key, json_t *pod) {
+  const char *name = pod_name(pod);
+  json_t *e = entry(ix, wf_key, true);
+  if (!name)
+    return SK_EINVAL;
+  if (!e)
+    return SK_ENOMEM;
+  json_object_del(json_object_get(e, "pending"), name);
+  json_object_del(json_object_get(e, "gone"), name);
+  return json_object_set(json_object_get(e, "pods"), name, pod) < 0 ? SK_ENOMEM : 0;
+}
+
+int sk_daemon_index_pod_gone(sk_daemon_index_t *ix, const char *wf_key, json_t *pod,
+                             int64_t now_ms) {
+  const char *name = pod_name(pod);
+  json_t *e = entry(ix, wf_key, true);
+  if (!name)
+    return SK_EINVAL;
+  if (!e)
+    return SK_ENOMEM;
+  json_object_del(json_object_get(e, "pods"), name);
+  json_object_del(json_object_get(e, "pending"), name);
+  json_t *t = json_pack("[O, I]", pod, (json_int_t)now_ms);
+  if (!t || json_object_set_new(json_object_get(e, "gone"), name, t) < 0)
+    return SK_ENOMEM;
+  return 0;
+}
+
+int sk_daemon_index_pod_created(sk_daemon_index_t *ix, const char *wf_key, json_t *pod) {
+  const char *name = pod_name(pod);
+  json_t *e = entry(ix, wf_key, true);
+  if (!name)
+    return SK_EINVAL;
+  if (!e)
+    return SK_ENOMEM;
+  /* The informer may have shown it already: its view is as new or newer. */
+  if (json_object_get(json_object_get(e, "pods"), name))
+    return 0;
+  return json_object_set(json_object_get(e, "pending"), name, pod) < 0 ? SK_ENOMEM : 0;
+}
+
+void sk_daemon_index_pod_deleted(sk_daemon_index_t *ix, const char *wf_key, const char *name) {
+  json_t *e = entry(ix, wf_key, false);
+  if (!e)
+    return;
+  json_object_del(json_object_get(e, "pending"), name);
+}
+
+int sk_daemon_index_create_error(sk_daemon_index_t *ix, const char *wf_key, const char *name,
+                                 const char *message) {
+  json_t *e = entry(ix, wf_key, true);
+  if (!e)
+    return SK_ENOMEM;
+  json_t *errs = json_object_get(e, "errors");
+  if (json_array_size(errs) >= SK_DAEMON_MAX_CREATE_ERRORS)
+    return 0;
+  json_t *one = json_pack("{s:s, s:s}", "pod", name, "message", message ? message : "refused");
+  return one && json_array_append_new(errs, one) == 0 ? 0 : SK_ENOMEM;
+}
+
+int sk_daemon_index_written(sk_daemon_index_t *ix, const char *wf_key, const char *from_rv,
+                            json_t *written) {
+  json_t *e = entry(ix, wf_key, true);
+  if (!e)
+    return SK_ENOMEM;
+  if (!from_rv || !written) {
+    json_object_del(e, "from_rv");
+    json_object_del(e, "written");
+    return 0;
+  }
+  if (json_object_set_new(e, "from_rv", json_string(from_rv)) < 0 ||
+      json_object_set(e, "written", written) < 0)
+    return SK_ENOMEM;
+  return 0;
+}
+
+json_t *sk_daemon_index_current(sk_daemon_index_t *ix, const char *wf_key, json_t *cached) {
+  json_t *e = entry(ix, wf_key, false);
+  const char *from = e ? json_string_value(json_object_get(e, "from_rv")) : NULL;
+  if (!from)
+    return cached;
+  const char *rv = sk_kube_object_rv(cached);
+  if (rv && strcmp(rv, from) == 0)
+    return json_object_get(e, "written");
+  /* The cache moved past the version our write replaced: it now holds our
+   * write or something newer, and is the truth again. */
+  json_object_del(e, "from_rv");
+  json_object_del(e, "written");
+  return cached;
+}
+
+void sk_daemon_index_forget(sk_daemon_index_t *ix, const char *wf_key) {
+  json_object_del(ix->root, wf_key);
+}
+
+void sk_daemon_index_prune(sk_daemon_index_t *ix, int64_t now_ms) {
+  const char *key;
+  json_t *e;
+  json_object_foreach(ix->root, key, e) {
+    json_t *gone = json_object_get(e, "gone");
+    const char *name;
+    json_t *t, *tmp;
+    json_object_foreach_safe(gone, tmp, name, t) {
+      if (now_ms - json_integer_value(json_array_get(t, 1)) > SK_DAEMON_TOMBSTONE_MS)
+        json_object_del(gone, name);
+    }
+  }
+}
+
+int sk_daemon_index_inputs(sk_daemon_index_t *ix, const char *wf_key, sk_daemon_inputs_t *in) {
+  memset(in, 0, sizeof(*in));
+  json_t *e = entry(ix, wf_key, false);
+  if (!e)
+    return 0;
+  json_t *pods = json_object_get(e, "pods"), *pending = json_object_get(e, "pending");
+  json_t *gone = json_object_get(e, "gone"), *errs = json_object_get(e, "errors");
+  size_t np = json_object_size(pods) + json_object_size(pending);
+  in->pods = calloc(np ? np : 1, sizeof(*in->pods));
+  in->gone = calloc(json_object_size(gone) ? json_object_size(gone) : 1, sizeof(*in->gone));
+  in->errors = calloc(json_array_size(errs) ? json_array_size(errs) : 1, sizeof(*in->errors));
+  if (!in->pods || !in->gone || !in->errors) {
+    sk_daemon_inputs_release(in);
+    return SK_ENOMEM;
+  }
+  const char *name;
+  json_t *v;
+  json_object_foreach(pods, name, v) in->pods[in->npods++] = v;
+  json_object_foreach(pending, name, v) {
+    if (!json_object_get(pods, name))
+      in->pods[in->npods++] = v;
+  }
+  json_object_foreach(gone, name, v) in->gone[in->ngone++] = json_array_get(v, 0);
+  /* Errors are handed out once: the reconcile that sees them fails the
+   * attempts they belong to. */
+  in->errors_owner = json_incref(errs);
+  size_t i;
+  json_array_foreach(errs, i, v) {
+    in->errors[i].pod = json_string_value(json_object_get(v, "pod"));
+    in->errors[i].message = json_string_value(json_object_get(v, "message"));
+  }
+  in->nerrors = json_array_size(errs);
+  json_t *fresh = json_array();
+  if (!fresh || json_object_set_new(e, "errors", fresh) < 0) {
+    sk_daemon_inputs_release(in);
+    return SK_ENOMEM;
+  }
+  return 0;
+}
+
+void sk_daemon_inputs_release(sk_daemon_inputs_t *in) {
+  free(in->pods);
+  free(in->gone);
+  free(in->errors);
+  json_decref(in->errors_owner);
+  memset(in, 0, sizeof(*in));
+}
+
+size_t sk_daemon_index_workflows(const sk_daemon_index_t *ix) { return json_object_size(ix->root); }
