@@ -100,6 +100,20 @@ static void back_off(sk_kube_informer_t *inf, bool then_watch, long retry_after_
   uv_timer_start(&inf->timer, on_timer, (uint64_t)delay, 0);
 }
 
+/* A request the informer did not cancel ended as cancelled, or could not
+ * start because the client is shutting down: retrying cannot help, so the
+ * informer stops instead of backing off forever. */
+static bool client_gone(sk_kube_informer_t *inf, int err) {
+  if (err != SK_ECANCELED && err != SK_ESTATE)
+    return false;
+  sk__kube_inf_transition(inf, SK_KUBE_INF_STOPPED, "the client is shutting down");
+  json_decref(inf->pending);
+  inf->pending = NULL;
+  free(inf->cont);
+  inf->cont = NULL;
+  return true;
+}
+
 /* ---- handler dispatch ---- */
 
 static bool emit_stopped(void *arg) {
@@ -142,7 +156,7 @@ static void set_rv(sk_kube_informer_t *inf, const char *rv) {
 static void list_done(const sk_kube_result_t *res, void *arg) {
   sk__kube_op_t *op = arg;
   sk_kube_informer_t *inf = op->inf;
-  if (finish_op(op))
+  if (finish_op(op) || client_gone(inf, res->err))
     return;
   if (res->err) {
     json_decref(inf->pending);
@@ -238,7 +252,8 @@ void sk__kube_inf_start_list(sk_kube_informer_t *inf) {
       inf->outstanding--;
       free(op);
     }
-    back_off(inf, false, -1, sk_strerror(rc));
+    if (!client_gone(inf, rc))
+      back_off(inf, false, -1, sk_strerror(rc));
     return;
   }
   inf->op = op;
@@ -291,7 +306,7 @@ static int watch_event(const sk_kube_event_t *ev, void *arg) {
 static void watch_done(const sk_kube_result_t *res, void *arg) {
   sk__kube_op_t *op = arg;
   sk_kube_informer_t *inf = op->inf;
-  if (finish_op(op) || inf->state != SK_KUBE_INF_WATCHING)
+  if (finish_op(op) || inf->state != SK_KUBE_INF_WATCHING || client_gone(inf, res->err))
     return;
   int64_t lasted = sk_time_mono_ms() - inf->watch_started;
   if (res->err == SK_EGONE) {
@@ -337,7 +352,8 @@ static void start_watch(sk_kube_informer_t *inf) {
       inf->outstanding--;
       free(op);
     }
-    back_off(inf, true, -1, sk_strerror(rc));
+    if (!client_gone(inf, rc))
+      back_off(inf, true, -1, sk_strerror(rc));
     return;
   }
   inf->op = op;

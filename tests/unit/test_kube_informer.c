@@ -341,6 +341,24 @@ TEST(destroy_from_a_handler) {
   teardown(&e);
 }
 
+static bool inf_stopped(void *arg) {
+  return sk_kube_informer_state(arg) == SK_KUBE_INF_STOPPED;
+}
+
+TEST(client_destroyed_under_a_running_informer) {
+  env_t e;
+  REQUIRE(setup(&e, api_same_list, NULL));
+  CHECK_INT(sk_kube_informer_start(e.inf), 0);
+  REQUIRE(wait_reqs(&e.a, 1, 1, 5000));
+  /* The wrong order: the informer stops for good instead of retrying. */
+  sk_kube_client_destroy(e.c);
+  e.c = NULL;
+  CHECK(run_until(loop, inf_stopped, e.inf, 5000));
+  CHECK_INT(e.r.transitions_backoff, 0);
+  CHECK_INT(sk_kube_informer_count(e.inf), 3);
+  teardown(&e);
+}
+
 /* ---- the cache's rules, directly ---- */
 
 static json_t *mk(const char *name, const char *rv) {
@@ -408,6 +426,7 @@ int main(void) {
   RUN(destroy_while_listing);
   RUN(stop_from_a_handler_then_restart);
   RUN(destroy_from_a_handler);
+  RUN(client_destroyed_under_a_running_informer);
   uv_run(&lp, UV_RUN_NOWAIT);
   if (uv_loop_close(&lp) != 0) {
     printf("FAIL the loop still has handles\n");
