@@ -31,7 +31,7 @@ static const flag_t k_flags[] = {
      "Elect a leader on a Lease so that only one replica reconciles."},
     {"leader-elect-namespace", F_STR, OFF(leader_elect_namespace),
      "Namespace of the Lease (default: the pod's own namespace, else skein-system)."},
-    {"leader-elect-id", F_STR, OFF(leader_elect_id), "Name of the Lease (default: skeind-leader)."},
+    {"leader-elect-id", F_STR, OFF(leader_elect_id), "Name of the Lease (default: skeind, as the Role in manifests/rbac allows)."},
     {"leader-elect-lease-duration", F_SECONDS, OFF(lease_duration_s),
      "Seconds a non-leader waits after the last renewal before taking over (15)."},
     {"leader-elect-renew-deadline", F_SECONDS, OFF(renew_deadline_s),
@@ -131,7 +131,7 @@ int sk_daemon_flags_parse(int argc, char *const *argv, sk_daemon_flags_t *f, cha
   err[0] = '\0';
   if (set_default_str(&f->metrics_addr, ":8080") < 0 ||
       set_default_str(&f->health_addr, ":8081") < 0 ||
-      set_default_str(&f->leader_elect_id, "skeind-leader") < 0)
+      set_default_str(&f->leader_elect_id, "skeind") < 0)
     return SK_ENOMEM;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];

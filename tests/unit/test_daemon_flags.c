@@ -15,7 +15,7 @@ TEST(defaults) {
   CHECK_INT(parse(&f, err, sizeof(err), 1, argv), 0);
   CHECK_STR(f.metrics_addr, ":8080");
   CHECK_STR(f.health_addr, ":8081");
-  CHECK_STR(f.leader_elect_id, "skeind-leader");
+  CHECK_STR(f.leader_elect_id, "skeind");
   CHECK(f.kubeconfig == NULL && f.namespace_ == NULL && !f.leader_elect);
   CHECK_INT(f.burst, 30);
   CHECK_INT(f.workers, 4);
