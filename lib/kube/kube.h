@@ -335,7 +335,7 @@ void sk_kube_call_cancel(sk_kube_call_t *call);
 /*
  * Builds the URL path and query of a call into out (pure; exposed for
  * tests and for tools): e.g. "/api/v1/namespaces/ns/pods?limit=500" or
- * "/apis/skein.dev/v1alpha1/workflows?watch=1&resourceVersion=12".
+ * "/apis/skein.dev/v1alpha1/workflows?watch=true&resourceVersion=12".
  * Path segments and query values are percent-encoded. SK_EINVAL for a ref
  * that names no resource or version; SK_ETOOBIG when out is too small.
  */
