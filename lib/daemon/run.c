@@ -50,15 +50,6 @@ static void shutdown_daemon(daemon_t *d, int code);
 
 /* ---- bridges from the libraries to the log and the metrics ---- */
 
-static void kube_log(sk_kube_log_level_t level, const char *msg, void *arg) {
-  switch (level) {
-  case SK_KUBE_LOG_ERROR: sk_log_error("kube", "%s", msg); break;
-  case SK_KUBE_LOG_WARN: sk_log_warn("kube", "%s", msg); break;
-  case SK_KUBE_LOG_INFO: sk_log_v(1, "kube", "%s", msg); break;
-  default: sk_log_v(2, "kube", "%s", msg); break;
-  }
-}
-
 static void kube_metric(sk_kube_verb_t verb, long code, double seconds, void *arg) {
   daemon_t *d = arg;
   char c[16];
@@ -244,7 +235,9 @@ static int setup(daemon_t *d, char *err, size_t errlen) {
   sk_kube_client_opts_t ko = {0};
   ko.qps = f->qps;
   ko.burst = f->burst;
-  ko.log = kube_log;
+  /* No log sink: the client's own logging keeps the verbosity of each
+   * line (informer transitions at -v 1, requests at -v 2), which a sink
+   * cannot see. */
   ko.metric = kube_metric;
   ko.metric_arg = d;
   d->client = sk_kube_client_create(&d->loop, d->http, d->cfg, &ko);
