@@ -121,6 +121,12 @@ json_t *sk__get_str_list(sk__vctx_t *c, const char *base, json_t *obj, const cha
  * strings (those were reported), so that its keys can still be checked. */
 json_t *sk__get_str_map(sk__vctx_t *c, const char *base, json_t *obj, const char *key,
                         unsigned flags);
+/* Checks the keys and values of a map of labels at path (the map
+ * sk__get_str_map returned, or NULL: nothing to check) as Kubernetes
+ * does. templated: values are templated strings (a step's pod.metadata),
+ * so a value with a placeholder is left to the controller, which checks
+ * it once it is expanded. */
+void sk__check_labels(sk__vctx_t *c, const char *path, json_t *labels, bool templated);
 /* Checks that v (at path) is an object with only known members. */
 bool sk__want_obj(sk__vctx_t *c, const char *path, json_t *v, const char *const *known);
 

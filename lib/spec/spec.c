@@ -81,25 +81,26 @@ static bool label_key_ok(const char *k) {
   return sk_is_dns1123_subdomain(prefix) && label_name_ok(slash + 1, strlen(slash + 1), false);
 }
 
-static void check_labels(sk__vctx_t *c, json_t *meta) {
-  json_t *labels = sk__get_str_map(c, "metadata", meta, "labels", 0);
-  if (!labels)
-    return;
+bool sk_spec_label_value_ok(const char *s) { return s && label_name_ok(s, strlen(s), true); }
+
+void sk__check_labels(sk__vctx_t *c, const char *path, json_t *labels, bool templated) {
   const char *k;
   json_t *v;
   json_object_foreach(labels, k, v) {
-    char path[SK__PATH_MAX];
+    char kpath[SK__PATH_MAX];
     char shown[SK__SHOW_BUF];
-    sk__path_key(path, "metadata.labels", k);
+    sk__path_key(kpath, path, k);
     if (!label_key_ok(k))
-      sk__report(c, path,
+      sk__report(c, kpath,
                  "invalid label key \"%s\": expected an optional DNS subdomain prefix and '/', "
                  "then a name of at most 63 letters, digits, '-', '_' or '.' that starts and "
                  "ends with a letter or digit",
                  sk__show(shown, sizeof(shown), k));
     const char *s = json_string_value(v);
-    if (s && !label_name_ok(s, strlen(s), true))
-      sk__report(c, path,
+    /* A templated value is only known when the step runs; the controller
+     * checks it then. */
+    if (s && !(templated && sk__has_placeholder(s)) && !label_name_ok(s, strlen(s), true))
+      sk__report(c, kpath,
                  "invalid label value \"%s\": expected at most 63 letters, digits, '-', '_' or "
                  "'.', starting and ending with a letter or digit (or empty)",
                  sk__show(shown, sizeof(shown), s));
@@ -153,7 +154,8 @@ static void check_metadata(sk__vctx_t *c, json_t *root, doc_kind_t kind) {
                "invalid namespace \"%s\": expected a DNS-1123 label (lowercase letters, digits "
                "and '-', starting and ending with a letter or digit, at most 63 characters)",
                sk__show(shown, sizeof(shown), ns));
-  check_labels(c, meta);
+  sk__check_labels(c, "metadata.labels", sk__get_str_map(c, "metadata", meta, "labels", 0),
+                   false);
   sk__get_str_map(c, "metadata", meta, "annotations", 0);
   /* The model keeps the uid; the other server-set fields are only carried. */
   sk__get_str(c, "metadata", meta, "uid", 0);

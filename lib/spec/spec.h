@@ -149,6 +149,11 @@ int sk_spec_validate(const sk_yaml_doc_t *doc, sk_diags_t *diags);
 int sk_spec_workflow_from_json(json_t *obj, const char *source, sk_diags_t *diags,
                                sk_workflow_t **out);
 
+/* True when s is a valid Kubernetes label value: empty, or at most 63
+ * letters, digits, '-', '_' or '.' starting and ending with a letter or
+ * digit. For values known only after templating (a step's pod.metadata). */
+bool sk_spec_label_value_ok(const char *s);
+
 /* Sets the value of parameter name; SK_ENOENT when the workflow declares no
  * such parameter, SK_EINVAL when value is NULL or not UTF-8 (nothing is
  * changed then). Also writes it into object's spec.params[].value so that

@@ -16,7 +16,14 @@ static const char *const k_kinds[] = {"pod", "vertex", "sagemaker", "resource", 
 
 static const char *const k_pod_fields[] = {
     "image",      "command",         "args",         "env",          "resources",
-    "workingDir", "imagePullPolicy", "volumeMounts", "podSpecPatch", NULL};
+    "workingDir", "imagePullPolicy", "volumeMounts", "podSpecPatch", "metadata", NULL};
+static const char *const k_pod_meta_fields[] = {"labels", "annotations", NULL};
+/* The labels and annotations skeind puts on every Pod it creates, which
+ * it finds its Pods by: a step may not set them, in either map, so that
+ * what a Pod says about its workflow is always skeind's. */
+static const char *const k_reserved_keys[] = {"skein.dev/workflow", "skein.dev/step",
+                                              "skein.dev/attempt", "skein.dev/workflow-uid",
+                                              NULL};
 static const char *const k_env_fields[] = {"name", "value", "valueFrom", NULL};
 static const char *const k_value_from[] = {"secretKeyRef", "configMapKeyRef", "fieldRef",
                                            "resourceFieldRef", NULL};
@@ -263,6 +270,53 @@ static void check_env(sk__vctx_t *c, const char *base, json_t *pod) {
   }
 }
 
+/* Reports the reserved keys of a label or annotation map at path. */
+static void check_reserved_keys(sk__vctx_t *c, const char *path, json_t *map) {
+  const char *k;
+  json_t *v;
+  json_object_foreach(map, k, v) {
+    for (size_t i = 0; k_reserved_keys[i]; i++) {
+      if (strcmp(k, k_reserved_keys[i]) != 0)
+        continue;
+      char kpath[SK__PATH_MAX];
+      sk__path_key(kpath, path, k);
+      sk__report(c, kpath,
+                 "%s is set by skeind: " SK_API_GROUP "/workflow, step, attempt and "
+                 "workflow-uid mark the Pods it creates; other " SK_API_GROUP "/ keys are free",
+                 k);
+    }
+  }
+}
+
+/* pod.metadata: labels and annotations for the step's Pod. Keys are
+ * checked as for the resource's own metadata (label keys as Kubernetes
+ * does, annotation keys not at all); values are templated. */
+static void check_pod_metadata(sk__vctx_t *c, const char *base, json_t *pod) {
+  json_t *md = sk__get_obj(c, base, pod, "metadata", 0, k_pod_meta_fields);
+  if (!md)
+    return;
+  char path[SK__PATH_MAX], sub[SK__PATH_MAX];
+  sk__path_key(path, base, "metadata");
+  json_t *labels = sk__get_str_map(c, path, md, "labels", 0);
+  sk__path_key(sub, path, "labels");
+  sk__check_labels(c, sub, labels, true);
+  check_reserved_keys(c, sub, labels);
+  json_t *ann = sk__get_str_map(c, path, md, "annotations", 0);
+  sk__path_key(sub, path, "annotations");
+  check_reserved_keys(c, sub, ann);
+  const char *k;
+  json_t *v;
+  json_object_foreach(ann, k, v) {
+    /* Only values are templated: a placeholder in a key would reach the
+     * Pod as it is written. */
+    if (sk__has_placeholder(k)) {
+      char kpath[SK__PATH_MAX];
+      sk__path_key(kpath, sub, k);
+      sk__report(c, kpath, "annotation keys are not templated, only their values");
+    }
+  }
+}
+
 static void check_pod(sk__vctx_t *c, const char *path, json_t *pod) {
   if (!sk__want_obj(c, path, pod, k_pod_fields))
     return;
@@ -282,6 +336,7 @@ static void check_pod(sk__vctx_t *c, const char *path, json_t *pod) {
   sk__get_enum(c, path, pod, "imagePullPolicy", 0, k_pull_policies);
   check_object_list(c, path, pod, "volumeMounts", 0);
   sk__get_obj(c, path, pod, "podSpecPatch", 0, NULL);
+  check_pod_metadata(c, path, pod);
 }
 
 /* --- cloud jobs ------------------------------------------------------------ */

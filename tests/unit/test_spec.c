@@ -609,14 +609,14 @@ TEST(message_suggestions) {
       {"arg", "(did you mean \"args\"?)"},
       /* Two edits in a two-letter word are not a typo of anything. */
       {"ag", "(known fields: image, command, args, env, resources, workingDir, "
-             "imagePullPolicy, volumeMounts, podSpecPatch)"},
+             "imagePullPolicy, volumeMounts, podSpecPatch, metadata)"},
       /* Three edits are too many. */
       {"workDir", "(known fields: image, command, args, env, resources, workingDir, "
-                  "imagePullPolicy, volumeMounts, podSpecPatch)"},
+                  "imagePullPolicy, volumeMounts, podSpecPatch, metadata)"},
       {"xyz", "(known fields: image, command, args, env, resources, workingDir, "
-              "imagePullPolicy, volumeMounts, podSpecPatch)"},
+              "imagePullPolicy, volumeMounts, podSpecPatch, metadata)"},
       {"volumes", "(known fields: image, command, args, env, resources, workingDir, "
-                  "imagePullPolicy, volumeMounts, podSpecPatch)"},
+                  "imagePullPolicy, volumeMounts, podSpecPatch, metadata)"},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     char text[512], want[512];
@@ -662,6 +662,75 @@ TEST(message_bad_when) {
   CHECK_STR(d, "t.yaml:7:7: spec.steps[0].when: invalid when expression at column 21: "
                "expected an operand after '>='");
   free(d);
+}
+
+/* pod.metadata values are templated and scanned like the rest of the body;
+ * the resource's own labels are not templated; the reserved keys are
+ * refused wherever a step is, finally steps of a template included. */
+TEST(pod_metadata) {
+  char *d = diags_of(HEADER "spec:\n"
+                            "  steps:\n"
+                            "    - {name: train, pod: {image: x}}\n"
+                            "    - name: evaluate\n"
+                            "      pod:\n"
+                            "        image: x\n"
+                            "        metadata: {labels: {model: '{{steps.train.outputs.m}}'}}\n");
+  CHECK_STR(d, "t.yaml:10:29: spec.steps[1].pod.metadata.labels.model: step evaluate uses "
+               "outputs of train but does not depend on it, directly or through other steps: "
+               "add it to dependsOn");
+  free(d);
+  d = diags_of("apiVersion: skein.dev/v1alpha1\nkind: Workflow\n"
+               "metadata: {name: t, labels: {team: '{{params.team}}'}}\n"
+               "spec:\n"
+               "  params: [{name: team}]\n"
+               "  steps: [{name: a, pod: {image: x, metadata: {labels: {team: '{{params.team}}'}}}}]\n");
+  CHECK_STR(d, "t.yaml:3:30: metadata.labels.team: invalid label value \"{{params.team}}\": "
+               "expected at most 63 letters, digits, '-', '_' or '.', starting and ending with "
+               "a letter or digit (or empty)");
+  free(d);
+  d = diags_of("apiVersion: skein.dev/v1alpha1\nkind: WorkflowTemplate\nmetadata: {name: t}\n"
+               "spec:\n"
+               "  workflow:\n"
+               "    steps: [{name: a, pod: {image: x}}]\n"
+               "    finally:\n"
+               "      - name: notify\n"
+               "        pod:\n"
+               "          image: x\n"
+               "          metadata:\n"
+               "            labels: {skein.dev/attempt: '1', skein.dev/template: t}\n"
+               "            annotations: {phase: '{{workflow.phase}}', skein.dev/workflow: t}\n");
+  CHECK_STR(d, "t.yaml:12:22: spec.workflow.finally[0].pod.metadata.labels[\"skein.dev/attempt\"]: "
+               "skein.dev/attempt is set by skeind: skein.dev/workflow, step, attempt and "
+               "workflow-uid mark the Pods it creates; other skein.dev/ keys are free\n"
+               "t.yaml:13:56: spec.workflow.finally[0].pod.metadata.annotations[\"skein.dev/workflow\"]: "
+               "skein.dev/workflow is set by skeind: skein.dev/workflow, step, attempt and "
+               "workflow-uid mark the Pods it creates; other skein.dev/ keys are free");
+  free(d);
+
+  /* The body keeps metadata as written, for the executors to template. */
+  sk_workflow_t *wf = parse_wf(HEADER "spec:\n"
+                                      "  steps:\n"
+                                      "    - name: a\n"
+                                      "      pod: {image: x, metadata: {annotations: {n: v}}}\n");
+  REQUIRE(wf);
+  CHECK_STR(json_string_value(json_object_get(
+                json_object_get(json_object_get(wf->steps[0].body, "metadata"), "annotations"),
+                "n")),
+            "v");
+  sk_workflow_destroy(wf);
+
+  char v[65];
+  memset(v, 'a', 64);
+  v[64] = '\0';
+  CHECK(!sk_spec_label_value_ok(v));
+  v[63] = '\0';
+  CHECK(sk_spec_label_value_ok(v));
+  CHECK(sk_spec_label_value_ok(""));
+  CHECK(sk_spec_label_value_ok("a.b_c-D9"));
+  CHECK(!sk_spec_label_value_ok("-a"));
+  CHECK(!sk_spec_label_value_ok("a."));
+  CHECK(!sk_spec_label_value_ok("a b"));
+  CHECK(!sk_spec_label_value_ok(NULL));
 }
 
 TEST(too_many_steps) {
@@ -765,6 +834,7 @@ int main(void) {
   RUN(message_cycle);
   RUN(message_outputs_without_dependency);
   RUN(message_bad_when);
+  RUN(pod_metadata);
   RUN(too_many_steps);
   RUN(long_chain_is_fine);
   RUN(many_unknown_names_stay_cheap);
