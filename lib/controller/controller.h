@@ -129,7 +129,12 @@
  *  sk_controller_label_value when longer than 63) and skein.dev/attempt;
  *  annotations skein.dev/workflow-uid and skein.dev/step with the full
  *  names; ownerReferences [{apiVersion skein.dev/v1alpha1, kind Workflow,
- *  name, uid, controller: true, blockOwnerDeletion: true}].
+ *  name, uid, controller: true, blockOwnerDeletion: true}]. The step's
+ *  pod.metadata labels and annotations (templated) are added to these;
+ *  skeind's own keys always win (the validator refuses them in a step
+ *  anyway). A label value that is not a valid label value once templated
+ *  ("{{params.team}}" given "ML Team") fails the attempt with
+ *  SK_EINVAL and a message naming the key, as a bad podSpecPatch does.
  *  spec: restartPolicy Never (retries are the engine's, so a patch may not
  *  change it), serviceAccountName from the workflow, activeDeadlineSeconds
  *  = the step's timeoutSeconds when set (the engine times out too;
@@ -224,8 +229,9 @@ int sk_controller_merge(json_t *target, json_t *patch, char *err, size_t errlen)
  * Builds the Pod for attempt `attempt` of step instance `instance` (a
  * record of step `step` of wf) from body, the templated kind body of the
  * START action (or of sk_engine_render_body). wf needs its identity (name,
- * namespace, uid). Sets *out to a new Pod object. On a bad podSpecPatch
- * or body returns SK_EINVAL with a message for the step in err.
+ * namespace, uid). Sets *out to a new Pod object. On a bad podSpecPatch,
+ * a bad templated label value or a bad body returns SK_EINVAL with a
+ * message for the step in err.
  */
 int sk_controller_build_pod(const sk_workflow_t *wf, const sk_step_t *step, const char *instance,
                             int attempt, json_t *body, json_t **out, char *err, size_t errlen);

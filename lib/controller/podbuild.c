@@ -139,6 +139,74 @@ static json_t *build_metadata(const sk_workflow_t *wf, const char *pod_name, con
   return md;
 }
 
+/* Copies s into out for a message: at most 80 bytes, and anything but
+ * printable ASCII shown as '?', so that a value templated from a step's
+ * outputs can neither break the status message's line nor its UTF-8. */
+static const char *show(char *out, size_t outlen, const char *s) {
+  size_t n = 0;
+  for (; s[n] && n < 80 && n + 4 < outlen; n++)
+    out[n] = (s[n] >= 0x20 && s[n] < 0x7f) ? s[n] : '?';
+  if (s[n] && n + 4 <= outlen) {
+    memcpy(out + n, "...", 3);
+    n += 3;
+  }
+  out[n] = '\0';
+  return out;
+}
+
+/* "metadata.labels.team", or `metadata.labels["app.kubernetes.io/name"]`
+ * for a key that is not a plain word: field paths as the validator and
+ * the templater write them. */
+static const char *key_path(char *out, size_t outlen, const char *what, const char *k) {
+  char key[96];
+  bool plain = k[0] != '\0';
+  for (const char *p = k; *p; p++) {
+    char ch = *p;
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+          ch == '_' || ch == '-'))
+      plain = false;
+  }
+  show(key, sizeof(key), k);
+  if (plain)
+    snprintf(out, outlen, "metadata.%s.%s", what, key);
+  else
+    snprintf(out, outlen, "metadata.%s[\"%s\"]", what, key);
+  return out;
+}
+
+/* Adds the step's map src (pod.metadata.labels or .annotations, already
+ * templated) to the Pod's map dst under the keys skeind has not set: its
+ * own keys always win (the validator refuses them in a step, but a body
+ * is only data). A label value that templating made invalid fails the
+ * attempt here, naming the key, instead of as the API server's refusal of
+ * the whole Pod. */
+static int add_step_meta(json_t *dst, json_t *src, const char *what, bool label, char *err,
+                         size_t errlen) {
+  const char *k;
+  json_t *v;
+  json_object_foreach(src, k, v) {
+    char path[128], val[96];
+    const char *s = json_string_value(v);
+    if (!s) {
+      snprintf(err, errlen, "%s: must be a string", key_path(path, sizeof(path), what, k));
+      return SK_EINVAL;
+    }
+    if (json_object_get(dst, k))
+      continue;
+    if (label && !sk_spec_label_value_ok(s)) {
+      snprintf(err, errlen,
+               "%s: invalid label value \"%s\" after templating: expected at most 63 letters, "
+               "digits, '-', '_' or '.', starting and ending with a letter or digit (or empty)",
+               key_path(path, sizeof(path), what, k), show(val, sizeof(val), s));
+      return SK_EINVAL;
+    }
+    int rc = set_str(dst, k, s);
+    if (rc < 0)
+      return rc;
+  }
+  return 0;
+}
+
 static json_t *find_main(json_t *spec) {
   size_t i;
   json_t *c;
@@ -225,6 +293,14 @@ int sk_controller_build_pod(const sk_workflow_t *wf, const sk_step_t *step, cons
                   json_object_set(pod, "metadata", md) < 0 ||
                   json_object_set(pod, "spec", spec) < 0))
     rc = SK_ENOMEM;
+  json_t *step_md = json_object_get(body, "metadata");
+  if (rc == 0)
+    rc = add_step_meta(json_object_get(md, "labels"), json_object_get(step_md, "labels"),
+                       "labels", true, err, errlen);
+  if (rc == 0)
+    rc = add_step_meta(json_object_get(md, "annotations"),
+                       json_object_get(step_md, "annotations"), "annotations", false, err,
+                       errlen);
   if (rc == 0)
     rc = sk_controller_merge(spec, json_object_get(body, "podSpecPatch"), err, errlen);
   if (rc == 0)

@@ -391,6 +391,152 @@ TEST(build_outputs_path_follows_patch) {
   sk_workflow_destroy(wf);
 }
 
+/* ---- pod.metadata ---- */
+
+static const char *const k_wf_meta =
+    "apiVersion: skein.dev/v1alpha1\n"
+    "kind: Workflow\n"
+    "metadata: {name: mnist, namespace: ml, uid: 0b6f-uid}\n"
+    "spec:\n"
+    "  steps:\n"
+    "    - name: train\n"
+    "      pod:\n"
+    "        image: trainer:2\n"
+    "        metadata:\n"
+    "          labels: {team: ml, app.kubernetes.io/name: mnist, empty: ''}\n"
+    "          annotations:\n"
+    "            sidecar.istio.io/inject: 'false'\n"
+    "            skein.dev/test-exit-code: '3'\n"
+    "            note: 'free text: with spaces, {braces} and \xc3\xa9'\n";
+
+TEST(build_metadata) { build_case(k_wf_meta, "train", 1, "pod-metadata.json"); }
+
+/* A body is only data: skeind's own keys win over a step's even when the
+ * validator was bypassed, and nothing else of the step's is lost. */
+TEST(build_metadata_skeind_wins) {
+  sk_workflow_t *wf = load_wf(k_wf_meta);
+  if (!wf)
+    return;
+  json_t *body = J("{'image': 'x', 'metadata': {'labels': {'skein.dev/step': 'evil', "
+                   "'skein.dev/attempt': '9', 'team': 'ml'}, 'annotations': "
+                   "{'skein.dev/workflow-uid': 'other', 'skein.dev/step': 'evil', 'a': 'b'}}}");
+  json_t *pod = NULL;
+  char err[512] = "";
+  int rc = sk_controller_build_pod(wf, &wf->steps[0], "train", 2, body, &pod, err, sizeof(err));
+  CHECK_INT(rc, 0);
+  json_t *md = json_object_get(pod, "metadata");
+  json_t *want = J("{'skein.dev/workflow': 'mnist', 'skein.dev/step': 'train', "
+                   "'skein.dev/attempt': '2', 'team': 'ml'}");
+  json_same(json_object_get(md, "labels"), want, "labels");
+  json_decref(want);
+  want = J("{'skein.dev/step': 'train', 'skein.dev/workflow-uid': '0b6f-uid', 'a': 'b'}");
+  json_same(json_object_get(md, "annotations"), want, "annotations");
+  json_decref(want);
+  json_decref(pod);
+  json_decref(body);
+  sk_workflow_destroy(wf);
+}
+
+/* What templating can make of a label value, and a body that is not what
+ * the validator lets through: the attempt fails with a message naming the
+ * key. */
+static void meta_error(const char *metadata_json, const char *want) {
+  sk_workflow_t *wf = load_wf(k_wf_meta);
+  if (!wf)
+    return;
+  sk_buf_t b;
+  sk_buf_init(&b, 1 << 16);
+  sk_buf_printf(&b, "{'image': 'x', 'metadata': %s}", metadata_json);
+  json_t *body = J(b.data);
+  sk_buf_release(&b);
+  json_t *pod = NULL;
+  char err[512] = "";
+  CHECK_INT(sk_controller_build_pod(wf, &wf->steps[0], "train", 1, body, &pod, err, sizeof(err)),
+            SK_EINVAL);
+  CHECK(pod == NULL);
+  CHECK_STR(err, want);
+  json_decref(body);
+  sk_workflow_destroy(wf);
+}
+
+TEST(build_metadata_errors) {
+  meta_error("{'labels': {'team': 'ML Team'}}",
+             "metadata.labels.team: invalid label value \"ML Team\" after templating: expected "
+             "at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or "
+             "digit (or empty)");
+  meta_error("{'labels': {'app.kubernetes.io/part-of': '-x'}}",
+             "metadata.labels[\"app.kubernetes.io/part-of\"]: invalid label value \"-x\" after "
+             "templating: expected at most 63 letters, digits, '-', '_' or '.', starting and "
+             "ending with a letter or digit (or empty)");
+  /* 64 characters: one too many. */
+  meta_error("{'labels': {'l': 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'}}",
+             "metadata.labels.l: invalid label value "
+             "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\" after "
+             "templating: expected at most 63 letters, digits, '-', '_' or '.', starting and "
+             "ending with a letter or digit (or empty)");
+  /* Control characters and non-ASCII bytes are shown as '?' and a long
+   * value is cut, so the message stays one line of valid UTF-8. */
+  meta_error("{'labels': {'l': 'a\\nb\\u00e9" /* "a\nb" + e-acute, escaped for J() */
+             "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc'}}",
+             "metadata.labels.l: invalid label value \"a?b??cccccccccccccccccccccccccccccccccccccccc"
+             "ccccccccccccccccccccccccccccccccccc...\" after templating: expected at most 63 "
+             "letters, digits, '-', '_' or '.', starting and ending with a letter or digit (or "
+             "empty)");
+  meta_error("{'annotations': {'n': 3}}", "metadata.annotations.n: must be a string");
+  meta_error("{'labels': {'team': null}}", "metadata.labels.team: must be a string");
+}
+
+/* End to end through the reconciler: label and annotation values are
+ * templated with params and {{item}}; one that templating makes invalid
+ * fails its attempt, and no Pod is created for it. */
+TEST(reconcile_templated_metadata) {
+  cluster_t k;
+  cluster_init(&k,
+               "  params: [{name: team, default: ml}, {name: code, default: '3'}]\n"
+               "  steps:\n"
+               "    - name: shard\n"
+               "      forEach: [a, b]\n"
+               "      pod:\n"
+               "        image: busybox\n"
+               "        command: [run]\n"
+               "        metadata:\n"
+               "          labels: {team: '{{params.team}}', shard: 'shard-{{item}}'}\n"
+               "          annotations: {skein.dev/test-exit-code: '{{params.code}}'}\n");
+  REQUIRE(k.wf);
+  settle(&k);
+  CHECK_INT(k.creates, 2);
+  json_t *pod = json_object_get(k.created, "wf-shard-1-1");
+  REQUIRE(pod);
+  json_t *md = json_object_get(pod, "metadata");
+  json_t *want = J("{'skein.dev/workflow': 'wf', 'skein.dev/step': 'shard-1', "
+                   "'skein.dev/attempt': '1', 'team': 'ml', 'shard': 'shard-b'}");
+  json_same(json_object_get(md, "labels"), want, "labels");
+  json_decref(want);
+  CHECK_STR(json_string_value(json_object_get(json_object_get(md, "annotations"),
+                                              "skein.dev/test-exit-code")),
+            "3");
+  cluster_release(&k);
+
+  cluster_init(&k,
+               "  params: [{name: team, default: ML Team}]\n"
+               "  steps:\n"
+               "    - name: s\n"
+               "      pod:\n"
+               "        image: busybox\n"
+               "        command: [run]\n"
+               "        metadata: {labels: {team: '{{params.team}}'}}\n");
+  REQUIRE(k.wf);
+  settle(&k);
+  CHECK_INT(k.creates, 0);
+  CHECK_STR(rec_str(&k, "s", "phase"), "Failed");
+  CHECK_STR(rec_str(&k, "s", "message"),
+            "metadata.labels.team: invalid label value \"ML Team\" after templating: expected "
+            "at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or "
+            "digit (or empty)");
+  CHECK_STR(wf_phase(&k), "Failed");
+  cluster_release(&k);
+}
+
 int main(void) {
   RUN(pod_name_plain);
   RUN(pod_name_long);
@@ -404,5 +550,9 @@ int main(void) {
   RUN(build_patch);
   RUN(build_errors);
   RUN(build_outputs_path_follows_patch);
+  RUN(build_metadata);
+  RUN(build_metadata_skeind_wins);
+  RUN(build_metadata_errors);
+  RUN(reconcile_templated_metadata);
   return TEST_DONE();
 }
