@@ -30,8 +30,23 @@
 static const sk_kube_gvr_t k_wf_gvr = {"skein.dev", "v1alpha1", "workflows"};
 static const sk_kube_gvr_t k_pod_gvr = {"", "v1", "pods"};
 
+/* Arguments of the gauges computed at scrape time. */
+typedef enum { Q_WAIT_SUM, Q_WAIT_MAX, Q_GETS } queue_stat_t;
+
+typedef struct {
+  struct sk_daemon_ctrl *c;
+  queue_stat_t which;
+} queue_gauge_t;
+
+typedef struct {
+  struct sk_daemon_ctrl *c;
+  const char *phase;
+} phase_gauge_t;
+
 struct sk_daemon_ctrl {
   sk_daemon_ctrl_opts_t o;
+  queue_gauge_t queue_gauges[3];
+  phase_gauge_t phase_gauges[5];
   char *ns;
   sk_kube_informer_t *wf_inf;
   sk_kube_informer_t *pod_inf;
@@ -441,22 +456,16 @@ static double queue_depth(void *arg) {
   return (double)sk_kube_wq_len(c->queue);
 }
 
-static double queue_wait_sum(void *arg) {
+/* One queue statistic, read at scrape time. */
+static double queue_stat(void *arg) {
+  const queue_gauge_t *g = arg;
   sk_kube_wq_stats_t st;
-  sk_kube_wq_stats(((sk_daemon_ctrl_t *)arg)->queue, &st);
-  return (double)st.latency_sum_ms / 1000.0;
-}
-
-static double queue_wait_max(void *arg) {
-  sk_kube_wq_stats_t st;
-  sk_kube_wq_stats(((sk_daemon_ctrl_t *)arg)->queue, &st);
-  return (double)st.latency_max_ms / 1000.0;
-}
-
-static double queue_gets(void *arg) {
-  sk_kube_wq_stats_t st;
-  sk_kube_wq_stats(((sk_daemon_ctrl_t *)arg)->queue, &st);
-  return (double)st.gets;
+  sk_kube_wq_stats(g->c->queue, &st);
+  switch (g->which) {
+  case Q_WAIT_SUM: return (double)st.latency_sum_ms / 1000.0;
+  case Q_WAIT_MAX: return (double)st.latency_max_ms / 1000.0;
+  default: return (double)st.gets;
+  }
 }
 
 typedef struct {
@@ -470,13 +479,6 @@ static void count_phase(const char *key, json_t *obj, void *arg) {
   if (strcmp(p ? p : "Pending", pc->phase) == 0)
     pc->n++;
 }
-
-typedef struct {
-  sk_daemon_ctrl_t *c;
-  const char *phase;
-} phase_gauge_t;
-
-static phase_gauge_t g_phase_gauges[5];
 
 static double workflows_in_phase(void *arg) {
   phase_gauge_t *g = arg;
@@ -506,30 +508,37 @@ static void register_metrics(sk_daemon_ctrl_t *c) {
   sk_metrics_counter(m, "skein_steps_finished_total",
                      "Step instances finished, by step kind and final phase.", kind_result,
                      &c->m_steps_finished);
-  sk_metric_t *depth = NULL, *wf = NULL, *lat = NULL, *gets = NULL;
-  /* The queue keeps sums, not buckets: rate(sum) / rate(count) is the
-   * mean wait, and _max the worst since start. */
-  if (sk_metrics_gauge_fn(m, "skein_workqueue_wait_seconds_sum",
-                          "Total time Workflow keys waited in the queue before a reconcile.",
-                          none, &lat) == 0)
-    sk_metric_set_fn(lat, NULL, queue_wait_sum, c);
-  if (sk_metrics_gauge_fn(m, "skein_workqueue_wait_seconds_count",
-                          "Keys handed from the queue to a reconcile.", none, &gets) == 0)
-    sk_metric_set_fn(gets, NULL, queue_gets, c);
-  if (sk_metrics_gauge_fn(m, "skein_workqueue_wait_seconds_max",
-                          "Longest time a key waited in the queue.", none, &lat) == 0)
-    sk_metric_set_fn(lat, NULL, queue_wait_max, c);
+  sk_metric_t *depth = NULL, *wf = NULL;
   if (sk_metrics_gauge_fn(m, "skein_workqueue_depth", "Workflow keys waiting to be reconciled.",
                           none, &depth) == 0)
     sk_metric_set_fn(depth, NULL, queue_depth, c);
+  /* The queue keeps sums, not buckets: rate(sum) / rate(count) is the
+   * mean wait, and _max the worst since start. */
+  static const struct {
+    const char *name, *help;
+    queue_stat_t which;
+  } qstats[] = {
+      {"skein_workqueue_wait_seconds_sum",
+       "Total time Workflow keys waited in the queue before a reconcile.", Q_WAIT_SUM},
+      {"skein_workqueue_wait_seconds_count", "Keys handed from the queue to a reconcile.",
+       Q_GETS},
+      {"skein_workqueue_wait_seconds_max", "Longest time a key waited in the queue.", Q_WAIT_MAX},
+  };
+  for (size_t i = 0; i < 3; i++) {
+    sk_metric_t *g = NULL;
+    c->queue_gauges[i].c = c;
+    c->queue_gauges[i].which = qstats[i].which;
+    if (sk_metrics_gauge_fn(m, qstats[i].name, qstats[i].help, none, &g) == 0)
+      sk_metric_set_fn(g, NULL, queue_stat, &c->queue_gauges[i]);
+  }
   if (sk_metrics_gauge_fn(m, "skein_workflows", "Workflows in the cache, by phase.", phase,
                           &wf) == 0) {
     static const char *phases[] = {"Pending", "Running", "Succeeded", "Failed", "Cancelled"};
     for (size_t i = 0; i < 5; i++) {
-      g_phase_gauges[i].c = c;
-      g_phase_gauges[i].phase = phases[i];
+      c->phase_gauges[i].c = c;
+      c->phase_gauges[i].phase = phases[i];
       const char *v[] = {phases[i], NULL};
-      sk_metric_set_fn(wf, v, workflows_in_phase, &g_phase_gauges[i]);
+      sk_metric_set_fn(wf, v, workflows_in_phase, &c->phase_gauges[i]);
     }
   }
 }

@@ -62,17 +62,25 @@ static json_t *entry(sk_daemon_index_t *ix, const char *key, bool create) {
   return e;
 }
 
-static const char *pod_name(json_t *pod) {
-  return json_string_value(json_object_get(json_object_get(pod, "metadata"), "name"));
+/* The entry a Pod event changes and the Pod's name; *rc says why not. */
+static json_t *pod_entry(sk_daemon_index_t *ix, const char *wf_key, json_t *pod,
+                         const char **name, int *rc) {
+  *name = json_string_value(json_object_get(json_object_get(pod, "metadata"), "name"));
+  if (!*name) {
+    *rc = SK_EINVAL;
+    return NULL;
+  }
+  json_t *e = entry(ix, wf_key, true);
+  *rc = e ? 0 : SK_ENOMEM;
+  return e;
 }
 
 int sk_daemon_index_pod_seen(sk_daemon_index_t *ix, const char *wf_key, json_t *pod) {
-  const char *name = pod_name(pod);
-  json_t *e = entry(ix, wf_key, true);
-  if (!name)
-    return SK_EINVAL;
+  const char *name;
+  int rc;
+  json_t *e = pod_entry(ix, wf_key, pod, &name, &rc);
   if (!e)
-    return SK_ENOMEM;
+    return rc;
   json_object_del(json_object_get(e, "pending"), name);
   json_object_del(json_object_get(e, "gone"), name);
   return json_object_set(json_object_get(e, "pods"), name, pod) < 0 ? SK_ENOMEM : 0;
@@ -80,12 +88,11 @@ int sk_daemon_index_pod_seen(sk_daemon_index_t *ix, const char *wf_key, json_t *
 
 int sk_daemon_index_pod_gone(sk_daemon_index_t *ix, const char *wf_key, json_t *pod,
                              int64_t now_ms) {
-  const char *name = pod_name(pod);
-  json_t *e = entry(ix, wf_key, true);
-  if (!name)
-    return SK_EINVAL;
+  const char *name;
+  int rc;
+  json_t *e = pod_entry(ix, wf_key, pod, &name, &rc);
   if (!e)
-    return SK_ENOMEM;
+    return rc;
   json_object_del(json_object_get(e, "pods"), name);
   json_object_del(json_object_get(e, "pending"), name);
   json_t *t = json_pack("[O, I]", pod, (json_int_t)now_ms);
@@ -95,12 +102,11 @@ int sk_daemon_index_pod_gone(sk_daemon_index_t *ix, const char *wf_key, json_t *
 }
 
 int sk_daemon_index_pod_created(sk_daemon_index_t *ix, const char *wf_key, json_t *pod) {
-  const char *name = pod_name(pod);
-  json_t *e = entry(ix, wf_key, true);
-  if (!name)
-    return SK_EINVAL;
+  const char *name;
+  int rc;
+  json_t *e = pod_entry(ix, wf_key, pod, &name, &rc);
   if (!e)
-    return SK_ENOMEM;
+    return rc;
   /* The informer may have shown it already: its view is as new or newer. */
   if (json_object_get(json_object_get(e, "pods"), name))
     return 0;
