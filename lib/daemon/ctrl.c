@@ -127,6 +127,19 @@ static const char *step_kind(json_t *wf, const char *instance) {
   return "unknown";
 }
 
+/* Whether instance is a fan-out parent in status (its record counts its
+ * instances): its phase follows theirs, but it is no attempt of its own. */
+static bool fanout_parent(json_t *status, const char *instance) {
+  size_t i;
+  json_t *rec;
+  json_array_foreach(json_object_get(status, "steps"), i, rec) {
+    const char *n = json_string_value(json_object_get(rec, "name"));
+    if (n && strcmp(n, instance) == 0)
+      return json_object_get(rec, "instances") != NULL;
+  }
+  return false;
+}
+
 static void count_transitions(sk_daemon_ctrl_t *c, recon_t *r) {
   for (size_t i = 0; i < r->out.ntransitions; i++) {
     const sk_transition_t *t = &r->out.transitions[i];
@@ -134,7 +147,7 @@ static void count_transitions(sk_daemon_ctrl_t *c, recon_t *r) {
       sk_log_v(1, LOGGER, "%s: step %s %s -> %s%s%s", r->key, t->instance,
                sk_phase_name(t->from), sk_phase_name(t->to), t->message ? ": " : "",
                t->message ? t->message : "");
-    if (!c->m_steps_started)
+    if (!c->m_steps_started || fanout_parent(r->out.status, t->instance))
       continue;
     const char *kind = step_kind(r->obj, t->instance);
     if (t->to == SK_PHASE_RUNNING) {
