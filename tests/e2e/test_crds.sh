@@ -189,6 +189,8 @@ refused "poll cap below first delay (CEL)" 'maxSeconds must be at least initialS
   '  steps: [{name: a, vertex: {customJob: {jobSpec: {workerPoolSpecs: [{}]}}, poll: {initialSeconds: 10, maxSeconds: 5}}}]'
 refused "two SageMaker jobs (CEL)" 'set exactly one of trainingJob and processingJob' \
   '  steps: [{name: a, sagemaker: {trainingJob: {}, processingJob: {}}}]'
+refused "skeind's own Pod label (CEL)" 'skein.dev/workflow, step, attempt and workflow-uid are set by skeind' \
+  '  steps: [{name: a, pod: {image: x, metadata: {labels: {skein.dev/step: a}}}}]'
 refused "rollout with nothing to do (CEL)" 'a rollout needs steps' \
   '  steps: [{name: a, rollout: {virtualService: v, stable: {host: s}, canary: {host: c}}}]'
 refused "trigger with two kinds (CEL)" 'a trigger needs exactly one of github and schedule' \
