@@ -21,6 +21,8 @@ anything else as JSON):
   before(A, B)      A finished before B appeared (both seen).
   max_unfinished(WF)  the most Pods of WF that existed unfinished at once.
   phases(POD)       the phases POD went through, repeats removed.
+  pod(POD)          the first version of POD seen ({} when never), for
+                    its spec, which does not change.
 """
 
 import json
@@ -121,6 +123,13 @@ def phases(pod):
             if ph and (not out or out[-1] != ph):
                 out.append(ph)
     return out
+
+
+def pod(name):
+    for _, p in events:
+        if _name(p) == name:
+            return p
+    return {}
 
 
 value = eval(sys.argv[2])

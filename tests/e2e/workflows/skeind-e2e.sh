@@ -79,7 +79,7 @@ skeind_start() {
     --health-probe-bind-address=127.0.0.1:0 -v 1 "$@" >"$skeind_log" 2>&1 </dev/null &
   skeind_pid=$!
   on_exit _skeind_kill
-  if ! wait_for 20 grep -q 'health probes on port' "$skeind_log"; then
+  if ! wait_for 20 grep -qs "health probes on port" "$skeind_log"; then
     fail "skeind $name did not open its ports"
     tail -n 30 "$skeind_log" >&2
     return 1
