@@ -178,9 +178,15 @@ static void record_events(recon_t *r) {
   }
 }
 
-/* Whether an error is one that waiting can fix (429, 5xx, the network). */
-static bool transient(const sk_kube_result_t *res) {
-  return res->code == 0 || res->code == 429 || res->code >= 500;
+/* Only an answer of the API server can refuse a call. A transport failure
+ * is worth another try whatever status line arrived before it (the
+ * connection may break after "201 Created": the Pod exists, and the retry
+ * meets AlreadyExists), and so are an unreadable answer, 429 and 5xx. */
+bool sk_daemon_result_transient(const sk_kube_result_t *res) {
+  if (res->err == SK_ENET || res->err == SK_ETIMEDOUT || res->err == SK_ECANCELED ||
+      res->err == SK_EPARSE)
+    return true;
+  return res->code < 400 || res->code == 429 || res->code >= 500;
 }
 
 static void workflow_deleted(const sk_kube_result_t *res, void *arg) {
@@ -231,7 +237,7 @@ static void pod_op_done(const sk_kube_result_t *res, void *arg) {
       sk_daemon_index_pod_created(ix, r->key, res->body);
     } else if (res->code == 409) {
       /* AlreadyExists: the name is deterministic, so it is this attempt's Pod. */
-    } else if (transient(res) || res->err == SK_ECANCELED) {
+    } else if (sk_daemon_result_transient(res)) {
       r->retry = true;
     } else {
       sk_log_warn(LOGGER, "%s: creating Pod %s was refused: %s", r->key, op->name,

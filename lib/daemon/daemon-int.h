@@ -93,6 +93,13 @@ size_t sk_daemon_index_workflows(const sk_daemon_index_t *ix);
 
 /* ---- the workflow controller ---- */
 
+/* Whether a failed API call may succeed when tried again (the network,
+ * a cut connection even after its status line, an unreadable answer,
+ * 429, 5xx), rather than being refused for good by the API server (400,
+ * 403, 404, 422, ...). A refused Pod create fails its attempt; a
+ * transient failure only requeues. */
+bool sk_daemon_result_transient(const sk_kube_result_t *res);
+
 typedef struct sk_daemon_ctrl sk_daemon_ctrl_t;
 
 typedef struct {
