@@ -14,9 +14,12 @@
 #                           200, which it does once both informer caches
 #                           have synced; sets skeind_pid, metrics_port and
 #                           health_port. Killed at exit if still running.
-#   skeind_stop             SIGTERM, then waits (bounded) for the exit and
-#                           sets skeind_rc ("timeout" if it did not exit).
-#   skeind_log_clean        a check: no sanitizer report in $skeind_log.
+#                           Several may run; each start sets these anew.
+#   skeind_stop [PID]       SIGTERM to PID (default: $skeind_pid), then
+#                           waits (bounded) for the exit and sets skeind_rc
+#                           ("timeout" if it did not exit).
+#   skeind_log_clean [LOG]  a check: no sanitizer report in LOG (default
+#                           $skeind_log).
 #   podwatch_start          records every Pod event of the namespace in
 #                           $tmp/pods.watch (see podwatch.py), and returns
 #                           once the watch is known to be established.
@@ -29,8 +32,11 @@
 #   wf_gone NAME            the Workflow is not found.
 #   ts_ms TIMESTAMP         an RFC 3339 time in ms since the epoch.
 #   events_of NAME          "TYPE REASON: MESSAGE" lines of NAME's Events.
-#   show_logs               on failure: the tail of skeind's log and the
+#   show_logs               on failure: the tail of each skeind's log and the
 #                           cluster's logs, since $tmp goes at exit.
+
+# An ASan build of skeind reports leaks too, and stops at the first error.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 
 E2E_WORKFLOWS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -58,9 +64,13 @@ e2e_cluster() {
   k create namespace "$ns" >/dev/null || { echo "FAIL: create namespace $ns" >&2; exit 1; }
 }
 
-skeind_pid=
+# The skeinds still running (started, not yet stopped and reaped), so that
+# the exit kills exactly those.
+_skeind_live=()
+_skeind_logs=()
 _skeind_kill() {
-  if [[ -n $skeind_pid ]]; then kill -KILL "$skeind_pid" 2>/dev/null || true; fi
+  local p
+  for p in "${_skeind_live[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
 }
 
 _skeind_port() {
@@ -78,7 +88,9 @@ skeind_start() {
   "$SKEIND" --kubeconfig "$kc" --metrics-bind-address=127.0.0.1:0 \
     --health-probe-bind-address=127.0.0.1:0 -v 1 "$@" >"$skeind_log" 2>&1 </dev/null &
   skeind_pid=$!
-  on_exit _skeind_kill
+  [[ ${#_skeind_live[@]} -gt 0 ]] || on_exit _skeind_kill
+  _skeind_live+=("$skeind_pid")
+  _skeind_logs+=("$skeind_log")
   if ! wait_for 20 grep -qs "health probes on port" "$skeind_log"; then
     fail "skeind $name did not open its ports"
     tail -n 30 "$skeind_log" >&2
@@ -96,30 +108,33 @@ skeind_start() {
 }
 
 skeind_stop() {
+  local pid=${1:-$skeind_pid} p live=()
   skeind_rc=
-  [[ -n $skeind_pid ]] || return 0
-  kill -TERM "$skeind_pid" 2>/dev/null
-  if wait_for 20 gone "$skeind_pid"; then
-    wait "$skeind_pid"
+  [[ -n $pid ]] || return 0
+  kill -TERM "$pid" 2>/dev/null
+  if wait_for 20 gone "$pid"; then
+    wait "$pid"
     skeind_rc=$?
   else
     skeind_rc=timeout
-    kill -KILL "$skeind_pid" 2>/dev/null
-    wait "$skeind_pid" 2>/dev/null
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
   fi
-  skeind_pid=
+  for p in "${_skeind_live[@]}"; do [[ $p == "$pid" ]] || live+=("$p"); done
+  _skeind_live=("${live[@]}")
+  [[ $pid != "$skeind_pid" ]] || skeind_pid=
 }
 
 skeind_log_clean() {
-  local hits
+  local log=${1:-$skeind_log} hits
   hits=$(grep -n -e 'ERROR: AddressSanitizer' -e 'ERROR: LeakSanitizer' -e 'runtime error:' \
-    "$skeind_log" | head -n 20)
+    "$log" | head -n 20)
   if [[ -z $hits ]]; then
-    ok "no sanitizer report in $(basename "$skeind_log")"
+    ok "no sanitizer report in $(basename "$log")"
   else
-    fail "sanitizer report in $(basename "$skeind_log"):"
+    fail "sanitizer report in $(basename "$log"):"
     echo "$hits" >&2
-    grep -A 30 -e 'ERROR: AddressSanitizer' -e 'ERROR: LeakSanitizer' "$skeind_log" | head -n 60 >&2
+    grep -A 30 -e 'ERROR: AddressSanitizer' -e 'ERROR: LeakSanitizer' "$log" | head -n 60 >&2
   fi
 }
 
@@ -188,8 +203,11 @@ events_of() {
 
 show_logs() {
   [[ $failures -gt 0 ]] || return 0
-  echo "--- tail of skeind's log" >&2
-  tail -n 60 "${skeind_log:-/dev/null}" >&2
+  local log
+  for log in "${_skeind_logs[@]}"; do
+    echo "--- tail of $(basename "$log")" >&2
+    tail -n 60 "$log" >&2
+  done
   echo "--- tail of the cluster's logs" >&2
   tail -n 10 "$tmp"/cluster/logs/*.log >&2 2>/dev/null
 }
