@@ -148,6 +148,7 @@ size_t sk__one_of(sk__vctx_t *c, const char *path, json_t *obj, const char *cons
 long sk__first_use(json_t *seen, const char *name, size_t index);
 
 /* Name rules. */
+static inline bool sk__is_digit(char ch) { return ch >= '0' && ch <= '9'; }
 bool sk__is_ident(const char *s);              /* [A-Za-z_][A-Za-z0-9_-]* */
 bool sk__has_placeholder(const char *s);       /* contains "{{" */
 /* A Secret reference {name, key}: name a DNS-1123 subdomain (required),
@@ -187,8 +188,17 @@ long sk__vwf_find(const sk__vwf_t *w, const char *name, size_t len);
  * borrowed strings, may hold NULLs) for the trigger checks. */
 void sk__check_wfspec(sk__vctx_t *c, const char *base, json_t *spec, const char ***params,
                       size_t *nparams);
-/* The step's kind body: exactly one kind, and its shape. */
+/* The step's kind body: exactly one kind, and its shape (spec_kinds.c). */
 void sk__check_step_kind(sk__vctx_t *c, const char *path, json_t *step);
+/* The bodies of the pod (spec_pod.c), vertex and sagemaker (spec_cloud.c)
+ * kinds, at path ("spec.steps[0].pod"). */
+void sk__check_pod(sk__vctx_t *c, const char *path, json_t *pod);
+void sk__check_vertex(sk__vctx_t *c, const char *path, json_t *v);
+void sk__check_sagemaker(sk__vctx_t *c, const char *path, json_t *v);
+/* A list whose items must be objects (their content is free-form), as
+ * the other readers: nothing is reported when obj is NULL. */
+void sk__check_object_list(sk__vctx_t *c, const char *base, json_t *obj, const char *key,
+                           unsigned flags);
 /* dependsOn of every step, cycles; fills deps and reach. */
 int sk__check_deps(sk__vctx_t *c, sk__vwf_t *w);
 /* Every template reference in every step. */
