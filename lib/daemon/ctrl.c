@@ -308,6 +308,7 @@ static void status_written(const sk_kube_result_t *res, void *arg) {
     return;
   }
   sk_daemon_index_written(r->c->index, r->key, sk_kube_object_rv(r->obj), res->body);
+  count_transitions(r->c, r);
   record_events(r);
   do_pod_ops(r);
 }
@@ -322,8 +323,11 @@ static json_t *with_status(json_t *obj, json_t *status) {
   return copy;
 }
 
+/* Transitions are logged and counted only once stored: a write that
+ * fails is planned again, and its transitions would count twice. */
 static void carry_out(recon_t *r) {
   if (!r->out.status) {
+    count_transitions(r->c, r);
     record_events(r);
     do_pod_ops(r);
     return;
@@ -419,7 +423,6 @@ static void reconcile_key(sk_kube_wq_t *q, const char *key, void *arg) {
     finish(r);
     return;
   }
-  count_transitions(c, r);
   carry_out(r);
 }
 
