@@ -26,6 +26,10 @@
 chaos_dir=$root/tests/e2e/chaos
 skeind_n=0
 skeind_pids=()
+# SKEIN_CHAOS_KEEP=DIR keeps the test's logs there, for a look afterwards.
+if [[ -n ${SKEIN_CHAOS_KEEP:-} ]]; then
+  on_exit "mkdir -p \"\$SKEIN_CHAOS_KEEP\" && cp \"\$tmp\"/*.log \"\$SKEIN_CHAOS_KEEP\"/ 2>/dev/null"
+fi
 
 chaos_start_cluster() {
   if ! "$root/tests/cluster/start.sh" "$tmp/cluster" >"$tmp/cluster-start.log" 2>&1; then
