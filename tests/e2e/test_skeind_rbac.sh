@@ -14,7 +14,9 @@
 #   request refused;
 # - SIGTERM: it exits 0 and releases the Lease (holder cleared, duration
 #   1 s), so a second skeind with the same identity takes over at once,
-#   well within the 15 s lease, and runs a new Workflow;
+#   well within the 15 s lease, and runs a new Workflow: the Role's grants
+#   on the Lease suffice for creating, renewing, releasing and taking it
+#   over (leader election itself is test_skeind_leader.sh's subject);
 # - no sanitizer report in either log.
 #
 # Environment (ctest sets it): SKEIN_SOURCE_DIR, SKEINCTL, SKEIND.
