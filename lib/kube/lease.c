@@ -234,8 +234,12 @@ void sk_kube_lease_decide(const sk_kube_lease_timing_t *t, const char *identity,
     return;
   }
   if (!st->known || !st->exists) {
-    out->action = SK_KUBE_LEASE_CREATE;
-    out->why = "no lease yet";
+    /* A leader that finds no Lease must not create it and lead on: another
+     * candidate may have created it first. The real API server shows a
+     * deletion to a renewal as 409 (the uid precondition of the body) and
+     * the re-read as 404, which lands here. */
+    out->action = st->leading ? SK_KUBE_LEASE_STOP : SK_KUBE_LEASE_CREATE;
+    out->why = st->leading ? "the lease was deleted" : "no lease yet";
     return;
   }
   if (str_eq(o->holder, identity)) {

@@ -132,7 +132,9 @@ typedef struct {
  * record. The rules, in order:
  *   1. leading, and the last successful write was sent renew_deadline or
  *      more ago → STOP;
- *   2. the state knows of no Lease → CREATE (transitions 0);
+ *   2. the state knows of no Lease: leading → STOP (it was deleted, and
+ *      another candidate may have created it since), else → CREATE
+ *      (transitions 0);
  *   3. the holder is us: leading → RENEW (acquire time and transitions
  *      kept); not leading (our record from before a restart or a lost
  *      renewal) → ACQUIRE with the same transitions;

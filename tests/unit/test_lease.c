@@ -230,9 +230,17 @@ TEST(decide_table) {
   CHECK_INT(d.action, SK_KUBE_LEASE_STOP);
   CHECK_STR(sk_kube_lease_action_name(d.action), "stop");
 
-  /* Gone while we lead within the deadline: create it again. */
-  st.leading = false;
+  /* Gone while we lead within the deadline (a renewal met 409, the
+   * re-read 404, as the real API server answers): stop, never create it
+   * and lead on; once stopped, create it again. */
+  rec_of(&r, "me", 15, 5, 11, "19");
+  sk_kube_lease_wrote(&st, &r, 100800);
+  CHECK(st.leading);
   sk_kube_lease_observe(&st, NULL, 101000);
+  DECIDE(&st, 101000);
+  CHECK_INT(d.action, SK_KUBE_LEASE_STOP);
+  CHECK_STR(d.why, "the lease was deleted");
+  st.leading = false;
   DECIDE(&st, 101000);
   CHECK_INT(d.action, SK_KUBE_LEASE_CREATE);
   sk_kube_lease_state_release(&st);
