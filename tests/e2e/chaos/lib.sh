@@ -55,7 +55,10 @@ k() { "$KUBECTL" --request-timeout=20s "$@"; }
 # Registered after the cluster's stop, so it runs before it.
 _chaos_kill_all() {
   local p
-  for p in "${skeind_pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  for p in "${skeind_pids[@]}"; do
+    disown "$p" 2>/dev/null
+    kill -KILL "$p" 2>/dev/null || true
+  done
 }
 
 start_skeind() {
@@ -63,6 +66,8 @@ start_skeind() {
   shift
   skeind_n=$((skeind_n + 1))
   skeind_log=$tmp/skeind-$skeind_n.log
+  # The log exists before the process does, so a reader never races it.
+  : >"$skeind_log"
   "$SKEIND" --kubeconfig "${SKEIND_KUBECONFIG:-$KUBECONFIG}" \
     --metrics-bind-address=127.0.0.1:0 --health-probe-bind-address=127.0.0.1:0 -v 1 "$@" \
     >"$skeind_log" 2>&1 </dev/null &
