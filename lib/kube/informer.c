@@ -196,6 +196,8 @@ static void list_done(const sk_kube_result_t *res, void *arg) {
       if (api && !json_object_get(item, "apiVersion"))
         json_object_set_new(item, "apiVersion", json_string(api));
     }
+    if (inf->o.strip_managed_fields)
+      json_object_del(json_object_get(item, "metadata"), "managedFields");
     json_object_set(inf->pending, key, item);
   }
   const char *cont = json_string_value(json_object_get(meta, "continue"));
@@ -270,6 +272,9 @@ static int watch_event(const sk_kube_event_t *ev, void *arg) {
   sk__kube_emit_t em = emitter(inf);
   int rc = 0;
   inf->dispatch++;
+  /* The event's object was just parsed for this stream: ours to trim. */
+  if (inf->o.strip_managed_fields && ev->type != SK_KUBE_EV_ERROR)
+    json_object_del(json_object_get(ev->object, "metadata"), "managedFields");
   switch (ev->type) {
   case SK_KUBE_EV_ADDED:
   case SK_KUBE_EV_MODIFIED:

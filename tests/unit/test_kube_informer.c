@@ -341,6 +341,56 @@ TEST(destroy_from_a_handler) {
   teardown(&e);
 }
 
+/* ---- 6: strip_managed_fields trims list items and watch objects ---- */
+
+#define MF_OBJ(name, rv)                                                                       \
+  "{\"metadata\":{\"name\":\"" name "\",\"namespace\":\"ml\",\"resourceVersion\":\"" rv        \
+  "\",\"uid\":\"u-" name "\",\"managedFields\":[{\"manager\":\"kubectl\",\"fieldsV1\":"        \
+  "{\"f:spec\":{}}}]},\"spec\":{\"x\":1}}"
+
+static void api_managed(fake_t *f, fake_conn_t *conn, const fake_req_t *req, void *arg) {
+  api_t *a = arg;
+  (void)f;
+  note(a, req);
+  if (!is_watch(req)) {
+    fake_reply(conn, 200, "", LIST("70", "", MF_OBJ("a", "1") "," MF_OBJ("c", "2")));
+    return;
+  }
+  fake_stream_begin(conn, 200);
+  fake_stream_printf(conn, EV("ADDED", MF_OBJ("b", "71")) EV("MODIFIED", MF_OBJ("a", "72")));
+  a->held = conn;
+}
+
+static bool all_seen(void *arg) { return ((rec_t *)arg)->adds + ((rec_t *)arg)->updates >= 4; }
+
+static void check_trimmed(sk_kube_informer_t *inf, const char *key, bool stripped) {
+  json_t *meta = json_object_get(sk_kube_informer_get(inf, key), "metadata");
+  CHECK(meta != NULL);
+  CHECK(json_object_get(meta, "uid") != NULL);
+  CHECK((json_object_get(meta, "managedFields") == NULL) == stripped);
+  CHECK(json_object_get(json_object_get(sk_kube_informer_get(inf, key), "spec"), "x") != NULL);
+}
+
+TEST(strip_managed_fields_from_lists_and_watch_events) {
+  for (int strip = 0; strip < 2; strip++) {
+    env_t e;
+    sk_kube_informer_opts_t o = {.strip_managed_fields = strip == 1};
+    REQUIRE(setup(&e, api_managed, &o));
+    CHECK_INT(sk_kube_informer_start(e.inf), 0);
+    REQUIRE(run_until(loop, all_seen, &e.r, 5000));
+    check_cached(e.inf, "ml/a", "72");
+    check_cached(e.inf, "ml/b", "71");
+    check_cached(e.inf, "ml/c", "2");
+    /* Everything else of the object stays; without the option nothing
+     * goes. c comes from the list only, b from an ADDED event, a from a
+     * MODIFIED one. */
+    check_trimmed(e.inf, "ml/a", strip == 1);
+    check_trimmed(e.inf, "ml/b", strip == 1);
+    check_trimmed(e.inf, "ml/c", strip == 1);
+    teardown(&e);
+  }
+}
+
 static bool inf_stopped(void *arg) {
   return sk_kube_informer_state(arg) == SK_KUBE_INF_STOPPED;
 }
@@ -427,6 +477,7 @@ int main(void) {
   RUN(stop_from_a_handler_then_restart);
   RUN(destroy_from_a_handler);
   RUN(client_destroyed_under_a_running_informer);
+  RUN(strip_managed_fields_from_lists_and_watch_events);
   uv_run(&lp, UV_RUN_NOWAIT);
   if (uv_loop_close(&lp) != 0) {
     printf("FAIL the loop still has handles\n");
