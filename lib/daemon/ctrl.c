@@ -582,12 +582,16 @@ int sk_daemon_ctrl_create(const sk_daemon_ctrl_opts_t *opts, sk_daemon_ctrl_t **
   sk_kube_informer_opts_t wo = {0};
   wo.gvr = k_wf_gvr;
   wo.namespace = c->ns;
+  /* Nothing here reads managedFields, and they are most of what a cached
+   * object costs in memory. */
+  wo.strip_managed_fields = true;
   sk_kube_handlers_t wh = {wf_add, wf_update, wf_add, synced, c};
   c->wf_inf = sk_kube_informer_create(opts->client, &wo, &wh);
   sk_kube_informer_opts_t po = {0};
   po.gvr = k_pod_gvr;
   po.namespace = c->ns;
   po.label_selector = SK_CONTROLLER_LABEL_WORKFLOW;
+  po.strip_managed_fields = true;
   sk_kube_handlers_t ph = {pod_add, pod_update, pod_delete, synced, c};
   c->pod_inf = sk_kube_informer_create(opts->client, &po, &ph);
   if (!c->index || !c->queue || !c->wf_inf || !c->pod_inf)
