@@ -22,11 +22,14 @@
 #                                  Workflows and Pods, one check per line
 #   check_sanitizers               a check: no ASan/UBSan report in any log
 #   dump_logs                      on failures, the tails of the logs
+#
+# SKEIND_KUBECONFIG, when set, is the kubeconfig skeind gets (e.g. one
+# through chaos/tcp_proxy.py); SKEIN_CHAOS_KEEP=DIR copies the logs there at
+# exit, for a look after a run.
 
 chaos_dir=$root/tests/e2e/chaos
 skeind_n=0
 skeind_pids=()
-# SKEIN_CHAOS_KEEP=DIR keeps the test's logs there, for a look afterwards.
 if [[ -n ${SKEIN_CHAOS_KEEP:-} ]]; then
   on_exit "mkdir -p \"\$SKEIN_CHAOS_KEEP\" && cp \"\$tmp\"/*.log \"\$SKEIN_CHAOS_KEEP\"/ 2>/dev/null"
 fi
