@@ -382,8 +382,13 @@ static void reconcile_key(sk_kube_wq_t *q, const char *key, void *arg) {
   }
   json_t *cached = sk_kube_informer_get(c->wf_inf, key);
   if (!cached) {
-    /* Deleted: nothing to reconcile, nothing to remember. */
-    sk_daemon_index_forget(c->index, key);
+    /* Deleted: nothing to reconcile, nothing to remember. Unless the
+     * Workflows are not listed yet: a Pod's key comes first when the Pods
+     * list does, and forgetting its Pods then would hide them from the
+     * reconcile after the Workflow list (which enqueues the key again):
+     * a Pod that had already finished would never be seen. */
+    if (sk_kube_informer_has_synced(c->wf_inf))
+      sk_daemon_index_forget(c->index, key);
     sk_kube_wq_forget(q, key);
     sk_kube_wq_done(q, key);
     return;

@@ -1,0 +1,192 @@
+/*
+ * skeind's workflow controller driver (lib/daemon/ctrl.c) against the fake
+ * apiserver: informers, queue, reconcile and writes together, in orders a
+ * real apiserver produces now and then but not on demand.
+ *
+ * A restarted skeind lists Pods and Workflows at the same time. When the
+ * Pods come first, a Pod's key reaches the queue while its Workflow is not
+ * cached yet. That reconcile must not forget what the index holds for the
+ * key: the driver used to, so the reconcile after the Workflow list saw
+ * none of its Pods, created the Running step's Pod again (AlreadyExists)
+ * and waited for a Pod event that never came for a Pod that had already
+ * finished: the workflow hung (seen in e2e/test_skeind_leader after a
+ * take-over).
+ */
+#include "controller/controller.h"
+#include "daemon/daemon-int.h"
+#include "kube_testcli.h"
+#include "util/error.h"
+
+/* 2026-01-01T00:00:00Z */
+#define T0 1767225600000LL
+
+typedef struct {
+  char *wf_list;          /* the WorkflowList body */
+  char *pod_list;         /* the PodList body */
+  int wf_delay_ms;        /* the Workflow list is answered this late */
+  fake_conn_t *wf_conn;   /* the held Workflow list request */
+  uv_timer_t wf_timer;
+  bool pods_listed, wfs_listed;
+  int creates, puts;
+  json_t *last_status;    /* of the last PUT .../status (own reference) */
+} api_t;
+
+static void answer_wf_list(uv_timer_t *t) {
+  api_t *a = t->data;
+  if (a->wf_conn)
+    fake_reply(a->wf_conn, 200, "", a->wf_list);
+  a->wf_conn = NULL;
+  a->wfs_listed = true;
+}
+
+static void api(fake_t *f, fake_conn_t *conn, const fake_req_t *req, void *arg) {
+  api_t *a = arg;
+  (void)f;
+  bool watch = strstr(req->query, "watch=true") != NULL;
+  if (strcmp(req->method, "GET") == 0 && watch)
+    return; /* watches stay open and quiet */
+  if (strcmp(req->method, "GET") == 0 && strstr(req->path, "/pods")) {
+    fake_reply(conn, 200, "", a->pod_list);
+    a->pods_listed = true;
+    return;
+  }
+  if (strcmp(req->method, "GET") == 0 && strstr(req->path, "/workflows")) {
+    a->wf_conn = conn;
+    uv_timer_start(&a->wf_timer, answer_wf_list, (uint64_t)a->wf_delay_ms, 0);
+    return;
+  }
+  if (strcmp(req->method, "POST") == 0 && strstr(req->path, "/pods")) {
+    a->creates++;
+    fake_reply_status(conn, 409, "AlreadyExists", "pods \"wf-a-1\" already exists", "");
+    return;
+  }
+  if (strcmp(req->method, "PUT") == 0 && strstr(req->path, "/status")) {
+    a->puts++;
+    json_error_t err;
+    json_t *body = json_loadb(req->body, req->body_len, 0, &err);
+    json_decref(a->last_status);
+    a->last_status = json_incref(json_object_get(body, "status"));
+    json_object_set_new(json_object_get(body, "metadata"), "resourceVersion", json_string("20"));
+    char *text = json_dumps(body, JSON_COMPACT);
+    fake_reply(conn, 200, "", text);
+    free(text);
+    json_decref(body);
+    return;
+  }
+  fake_reply_status(conn, 404, "NotFound", "not scripted", "");
+}
+
+/* The phase of step a in the last status written, or "". */
+static const char *written_phase(api_t *a) {
+  size_t i;
+  json_t *r;
+  json_array_foreach(json_object_get(a->last_status, "steps"), i, r) {
+    const char *name = json_string_value(json_object_get(r, "name"));
+    const char *phase = json_string_value(json_object_get(r, "phase"));
+    if (name && strcmp(name, "a") == 0)
+      return phase ? phase : "";
+  }
+  return "";
+}
+
+static bool step_a_succeeded(void *arg) { return strcmp(written_phase(arg), "Succeeded") == 0; }
+static bool is_true(void *arg) { return *(bool *)arg; }
+
+/*
+ * The state a SIGKILLed leader leaves: step a Running in the stored status
+ * (written by the real reconciler, so the format is the one it reads), and
+ * its Pod finished. Fills a->wf_list and a->pod_list.
+ */
+static int make_cluster(api_t *a) {
+  json_error_t err;
+  json_t *wf = json_loads("{\"apiVersion\":\"skein.dev/v1alpha1\",\"kind\":\"Workflow\","
+                          "\"metadata\":{\"name\":\"wf\",\"namespace\":\"ml\",\"uid\":\"uid-1\","
+                          "\"resourceVersion\":\"5\",\"generation\":1},"
+                          "\"spec\":{\"steps\":[{\"name\":\"a\",\"pod\":{\"image\":\"busybox\"}},"
+                          "{\"name\":\"b\",\"dependsOn\":[\"a\"],"
+                          "\"pod\":{\"image\":\"busybox\"}}]}}",
+                          0, &err);
+  if (!wf)
+    return SK_EPARSE;
+  sk_controller_in_t in = {.workflow = wf, .now_ms = T0};
+  sk_controller_out_t out;
+  sk_controller_out_init(&out);
+  int rc = sk_controller_reconcile(&in, &out);
+  if (rc == 0 && (!out.status || out.nops != 1 || out.ops[0].kind != SK_CONTROLLER_OP_CREATE_POD))
+    rc = SK_ESTATE;
+  if (rc == 0) {
+    json_object_set(wf, "status", out.status);
+    json_t *pod = json_deep_copy(out.ops[0].pod);
+    json_t *md = json_object_get(pod, "metadata");
+    json_object_set_new(md, "uid", json_string("pod-uid-1"));
+    json_object_set_new(md, "resourceVersion", json_string("7"));
+    json_object_set_new(pod, "status",
+                        json_pack("{s:s, s:[{s:s, s:{s:{s:i, s:s, s:s}}}]}", "phase", "Succeeded",
+                                  "containerStatuses", "name", "main", "state", "terminated",
+                                  "exitCode", 0, "reason", "Completed", "finishedAt",
+                                  "2026-01-01T00:00:01Z"));
+    json_t *pl = json_pack("{s:s, s:s, s:{s:s}, s:[o]}", "kind", "PodList", "apiVersion", "v1",
+                           "metadata", "resourceVersion", "10", "items", pod);
+    json_t *wl = json_pack("{s:s, s:s, s:{s:s}, s:[O]}", "kind", "WorkflowList", "apiVersion",
+                           "skein.dev/v1alpha1", "metadata", "resourceVersion", "10", "items", wf);
+    a->pod_list = json_dumps(pl, JSON_COMPACT);
+    a->wf_list = json_dumps(wl, JSON_COMPACT);
+    json_decref(pl);
+    json_decref(wl);
+    if (!a->pod_list || !a->wf_list)
+      rc = SK_ENOMEM;
+  }
+  sk_controller_out_release(&out);
+  json_decref(wf);
+  return rc;
+}
+
+static bool ctrl_stopped;
+static void on_stopped(void *arg) { ctrl_stopped = true; }
+
+TEST(pods_listed_before_their_workflow_are_not_forgotten) {
+  uv_loop_t l;
+  REQUIRE(uv_loop_init(&l) == 0);
+  loop = &l;
+  api_t a = {.wf_delay_ms = 300};
+  REQUIRE(make_cluster(&a) == 0);
+  uv_timer_init(loop, &a.wf_timer);
+  a.wf_timer.data = &a;
+  fake_t f;
+  REQUIRE(fake_start(&f, loop, api, &a) == 0);
+  sk_kube_client_opts_t co = {0};
+  sk_kube_client_t *c = client_for(&f, &co);
+  REQUIRE(c != NULL);
+  sk_daemon_ctrl_opts_t o = {.loop = loop, .client = c, .namespace = "ml", .workers = 2};
+  sk_daemon_ctrl_t *ctrl = NULL;
+  REQUIRE(sk_daemon_ctrl_create(&o, &ctrl) == 0);
+  REQUIRE(sk_daemon_ctrl_start(ctrl) == 0);
+
+  CHECK(run_until(loop, is_true, &a.pods_listed, 5000));
+  CHECK(!a.wfs_listed);
+  CHECK(run_until(loop, is_true, &a.wfs_listed, 5000));
+  /* The reconcile after the Workflow list sees the finished Pod: step a
+   * Succeeded goes into the status (and b starts), no create of a's Pod. */
+  if (!run_until(loop, step_a_succeeded, &a, 3000))
+    FAILF("step a in the last status written: '%s' after %d PUT(s) and %d create(s); want "
+          "Succeeded",
+          written_phase(&a), a.puts, a.creates);
+  CHECK(sk_daemon_ctrl_synced(ctrl));
+
+  ctrl_stopped = false;
+  sk_daemon_ctrl_stop(ctrl, on_stopped, NULL);
+  CHECK(run_until(loop, is_true, &ctrl_stopped, 5000));
+  sk_daemon_ctrl_destroy(ctrl);
+  uv_close((uv_handle_t *)&a.wf_timer, NULL);
+  finish(c, &f);
+  uv_run(loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(loop) == 0);
+  json_decref(a.last_status);
+  free(a.wf_list);
+  free(a.pod_list);
+}
+
+int main(void) {
+  RUN(pods_listed_before_their_workflow_are_not_forgotten);
+  return TEST_DONE();
+}
