@@ -107,8 +107,12 @@ static void stopped_leading(sk_kube_elector_t *e, void *arg) {
   if (d->shutting_down)
     return;
   /* Another replica may be leading already: stop writing at once and exit,
-   * as controllers do; the Deployment starts a fresh follower. */
+   * as controllers do; the Deployment starts a fresh follower. The elector
+   * stops competing now, without a release (the Lease is not ours): left
+   * running while the controller winds down, it would take the Lease
+   * again (a deleted one it creates anew) and hold it until the exit. */
   sk_log_error(LOGGER, "lost the leader lease; stopping");
+  sk_kube_elector_stop(e, false, NULL, NULL);
   shutdown_daemon(d, 1);
 }
 
