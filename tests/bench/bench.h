@@ -68,6 +68,7 @@ typedef struct bench {
   bool raw;                 /* run the raw controller instead of relying on skeind */
   int raw_workers;          /* raw: workflows being written at once */
   int raw_event_lanes;      /* raw: Event writes in flight at once */
+  int raw_event_queue;      /* raw: Events waiting (or in flight) before one is dropped */
   double qps;               /* raw controller's client rate limit */
   int burst;
   long timeout_s;

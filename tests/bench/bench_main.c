@@ -3,7 +3,8 @@
  *
  *   skein-bench --namespace NS [--kubeconfig FILE] [--shape single|chain|skipchain]
  *               [--steps N] [--count N] [--concurrency N] [--rate R] [--prefix P]
- *               [--raw [--workers N] [--event-lanes N] [--qps Q] [--burst B]]
+ *               [--raw [--workers N] [--event-lanes N] [--event-queue N]
+ *                      [--qps Q] [--burst B]]
  *               [--timeout S] [--quiet]
  *
  * The namespace must exist. The JSON figures go to stdout, progress to
@@ -27,7 +28,8 @@
 static const char k_usage[] =
     "usage: skein-bench --namespace NS [--kubeconfig FILE] [--shape single|chain|skipchain]\n"
     "                   [--steps N] [--count N] [--concurrency N] [--rate R] [--prefix P]\n"
-    "                   [--raw [--workers N] [--event-lanes N] [--qps Q] [--burst B]]\n"
+    "                   [--raw [--workers N] [--event-lanes N] [--event-queue N]\n"
+    "                          [--qps Q] [--burst B]]\n"
     "                   [--timeout S] [--quiet]\n";
 
 static int int_arg(const char *flag, const char *v, int min, int max, int *out) {
@@ -76,6 +78,8 @@ static int parse(int argc, char **argv, bench_t *b) {
       rc = int_arg(a, v, 1, 1000, &b->raw_workers);
     else if (strcmp(a, "--event-lanes") == 0)
       rc = int_arg(a, v, 1, 1000, &b->raw_event_lanes);
+    else if (strcmp(a, "--event-queue") == 0)
+      rc = int_arg(a, v, 1, 10000000, &b->raw_event_queue);
     else if (strcmp(a, "--qps") == 0)
       rc = double_arg(a, v, &b->qps);
     else if (strcmp(a, "--burst") == 0)
@@ -148,6 +152,7 @@ int main(int argc, char **argv) {
   b.create_concurrency = 8;
   b.raw_workers = 4;
   b.raw_event_lanes = 1;
+  b.raw_event_queue = 1000;
   b.qps = 20;
   b.burst = 30;
   if (parse(argc, argv, &b) < 0)

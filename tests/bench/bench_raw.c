@@ -11,10 +11,11 @@
  *   its Pod Succeeded (watch) → PUT /status Succeeded (one worker)
  *                             and an Event WorkflowSucceeded
  *
- * Workers (--raw-workers, skeind's --workers) bound the Workflows being
- * written at once; Events go through their own lanes (--raw-event-lanes;
- * skeind's recorder writes one at a time). The bodies have the shape and
- * size of skeind's (bench_raw_body.c).
+ * Workers (--workers, skeind's --workers) bound the Workflows being
+ * written at once; Events go through their own lanes (--event-lanes;
+ * skeind's recorder writes one at a time) and are dropped when
+ * --event-queue of them wait (skeind's recorder: 1000). The bodies have
+ * the shape and size of skeind's (bench_raw_body.c).
  */
 #include <math.h>
 #include <stdio.h>
@@ -51,6 +52,8 @@ static bool pop(raw_ring_t *q, raw_job_t *out) {
 }
 
 static bool ring_empty(const raw_ring_t *q) { return q->head == q->tail; }
+
+static size_t ring_len(const raw_ring_t *q) { return (q->tail + q->cap - q->head) % q->cap; }
 
 static json_t *cached_wf(bench_raw_t *r, int idx) {
   char name[BENCH_NAME_MAX], key[2 * BENCH_NAME_MAX + 2];
@@ -142,7 +145,11 @@ static void status_put(const sk_kube_result_t *res, void *arg) {
   }
   json_decref(w->obj);
   w->obj = json_incref(res->body);
-  push(&r->events, idx, kind);
+  /* skeind's recorder drops an Event when 1000 wait: so does this. */
+  if (ring_len(&r->events) + (size_t)r->busy_events < (size_t)r->b->raw_event_queue)
+    push(&r->events, idx, kind);
+  else
+    r->events_dropped++;
   if (kind == RAW_FINISH) {
     free(c);
     w->state = RAW_DONE;
@@ -333,10 +340,12 @@ void bench_raw_destroy(bench_raw_t *r) {
 
 json_t *bench_raw_stats(const bench_raw_t *r) {
   uint64_t total = r->status_writes + r->pod_creates + r->event_creates;
-  return json_pack("{s:i, s:i, s:f, s:i, s:{s:I, s:I, s:I, s:I}, s:I, s:I}", "workers",
-                   r->b->raw_workers, "event_lanes", r->b->raw_event_lanes, "qps", isfinite(r->b->qps) ? r->b->qps : 0.0,
-                   "burst", r->b->burst, "writes", "status_put", (json_int_t)r->status_writes,
-                   "pod_create", (json_int_t)r->pod_creates, "event_create",
-                   (json_int_t)r->event_creates, "total", (json_int_t)total, "conflicts",
-                   (json_int_t)r->conflicts, "errors", (json_int_t)r->errors);
+  return json_pack("{s:i, s:i, s:i, s:f, s:i, s:{s:I, s:I, s:I, s:I}, s:I, s:I, s:I}",
+                   "workers", r->b->raw_workers, "event_lanes", r->b->raw_event_lanes,
+                   "event_queue", r->b->raw_event_queue, "qps",
+                   isfinite(r->b->qps) ? r->b->qps : 0.0, "burst", r->b->burst, "writes",
+                   "status_put", (json_int_t)r->status_writes, "pod_create",
+                   (json_int_t)r->pod_creates, "event_create", (json_int_t)r->event_creates,
+                   "total", (json_int_t)total, "events_dropped", (json_int_t)r->events_dropped,
+                   "conflicts", (json_int_t)r->conflicts, "errors", (json_int_t)r->errors);
 }

@@ -49,6 +49,7 @@ struct bench_raw {
   int busy_events;
   bool stopping;
   uint64_t status_writes, pod_creates, event_creates, conflicts, errors;
+  uint64_t events_dropped;
   uint64_t event_seq;
 };
 

@@ -16,24 +16,47 @@ import re
 import sys
 
 WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE", "DELETECOLLECTION", "APPLY"}
-LINE = re.compile(r'^apiserver_request_total\{([^}]*)\}\s+([0-9.e+]+)$')
+LINE = re.compile(r'^(apiserver_request_(?:total|duration_seconds_sum|duration_seconds_count))'
+                  r'\{([^}]*)\}\s+([0-9.e+]+)$')
 LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+# The requests whose latency sets a step's start: the status write, then the Pod.
+TIMED = ["PUT skein.dev/workflows/status", "POST pods", "POST events"]
 
 
-def scrape(path):
-    """{(verb, group, resource, subresource, code): count} for write verbs."""
+def request_name(verb, group, resource, sub):
+    return "%s %s%s%s" % (verb, group + "/" if group else "", resource, "/" + sub if sub else "")
+
+
+def scrape(path, metric="apiserver_request_total"):
+    """{(verb, group, resource, subresource, code): value} of one metric, write verbs.
+    The duration metrics have no code label: code is "" for them."""
     out = {}
     with open(path) as f:
         for line in f:
             m = LINE.match(line.strip())
-            if not m:
+            if not m or m.group(1) != metric:
                 continue
-            labels = dict(LABEL.findall(m.group(1)))
+            labels = dict(LABEL.findall(m.group(2)))
             if labels.get("verb") not in WRITE_VERBS:
                 continue
             key = (labels["verb"], labels.get("group", ""), labels.get("resource", ""),
                    labels.get("subresource", ""), labels.get("code", ""))
-            out[key] = out.get(key, 0) + float(m.group(2))
+            out[key] = out.get(key, 0) + float(m.group(3))
+    return out
+
+
+def mean_latency_ms(before, after):
+    """The apiserver's own mean latency of the TIMED requests between the scrapes."""
+    sums = [scrape(p, "apiserver_request_duration_seconds_sum") for p in (before, after)]
+    counts = [scrape(p, "apiserver_request_duration_seconds_count") for p in (before, after)]
+    out = {}
+    for key in counts[1]:
+        name = request_name(*key[:4])
+        if name not in TIMED:
+            continue
+        n = counts[1][key] - counts[0].get(key, 0)
+        if n > 0:
+            out[name] = round(1000 * (sums[1][key] - sums[0].get(key, 0)) / n, 2)
     return out
 
 
@@ -55,8 +78,7 @@ def writes(before, after, creates):
         if n <= 0:
             continue
         verb, group, resource, sub, code = key
-        name = "%s %s%s%s" % (verb, group + "/" if group else "", resource,
-                              "/" + sub if sub else "")
+        name = request_name(verb, group, resource, sub)
         rows[name] = rows.get(name, 0) + n
         if is_controller(verb, group, resource, sub):
             ctrl += n
@@ -67,7 +89,8 @@ def writes(before, after, creates):
     wf_posts = rows.get("POST skein.dev/workflows", 0)
     return {"by_request": rows, "workflow_creates_seen": wf_posts,
             "benchmark_creates": creates, "controller": ctrl - creates,
-            "controller_non_2xx": errors, "other": other}
+            "controller_non_2xx": errors, "other": other,
+            "apiserver_mean_ms": mean_latency_ms(before, after)}
 
 
 def load(d, name):
@@ -80,6 +103,11 @@ def load(d, name):
 
 def ms(s, key):
     return "%.1f" % s[key] if s and s.get("n") else "-"
+
+
+def latencies(w):
+    lat = w.get("apiserver_mean_ms", {})
+    return ", ".join("%s %.1f ms" % (k, lat[k]) for k in TIMED if k in lat) + " (mean)"
 
 
 def verdict(ok):
@@ -112,8 +140,13 @@ def show(d):
             print("  API writes/workflow   %.2f (apiserver: %d controller writes, %d non-2xx)"
                   "   target <= 6: %s" % (per, sw["controller"], sw["controller_non_2xx"],
                                           verdict(per <= 6)))
+            ev = sw["by_request"].get("POST events", 0) + sw["by_request"].get("PATCH events", 0)
+            print("  Events written        %.2f of 2 per workflow%s" % (
+                ev / float(n), " (the recorder dropped the rest: 1000 were waiting)"
+                if ev < 2 * n else ""))
             print("  other writes          %.2f/workflow (scheduler, kwok, leases)" % (
                 sw["other"] / float(n)))
+            print("  apiserver latency     %s" % latencies(sw))
             for k, v in sorted(sw["by_request"].items()):
                 print("      %-42s %6d  %.2f/wf" % (k, v, v / float(n)))
         if sk:
@@ -134,6 +167,9 @@ def show(d):
         if rw:
             print("  API writes/workflow   %.2f (its own count: %s)" % (
                 rw["controller"] / float(n), raw.get("raw", {}).get("writes", {}).get("total")))
+            print("  Events dropped        %s (at 1000 waiting, as skeind's recorder)" % (
+                raw.get("raw", {}).get("events_dropped")))
+            print("  apiserver latency     %s" % latencies(rw))
         rk = load(d, "raw-cpu")
         if rk and "components_cpu_s" in rk:
             print("  cluster CPU           %s" % ", ".join(
@@ -155,12 +191,19 @@ def show(d):
         c = chain["create_to_first_pod_ms"]
         print("  create -> first Pod ADDED        p50 %s ms, p99 %s ms" % (
             ms(c, "p50"), ms(c, "p99")))
+        cw = load(d, "chain-writes")
+        if cw:
+            print("  API writes/workflow   %.2f (5 steps)" % (cw["controller"] / float(chain["count"])))
+            print("  apiserver latency     %s" % latencies(cw))
         if ck:
             print("  skeind CPU            %.1f s over the chains" % ck["cpu_s"])
     if mem:
         print()
         print("memory: %d five-step workflows (first step when: false), %d done%s" % (
             mem["count"], mem["done"], ", TIMED OUT" if mem["timed_out"] else ""))
+        idle = load(d, "memory-idle")
+        if idle:
+            print("  skeind idle           RSS %.1f MB (no Workflows)" % (idle["rss_kb"] / 1024.0))
         if mk:
             print("  skeind that ran them  RSS %.1f MB, peak %.1f MB, CPU %.1f s" % (
                 mk["rss_kb"] / 1024.0, mk["hwm_kb"] / 1024.0, mk["cpu_s"]))
