@@ -9,6 +9,8 @@
  *   create_done   the Workflow's POST returned (the tool's own clock)
  *   pod_added     a step's Pod appeared in the Pod watch (ADDED)
  *   pod_done      that Pod's phase turned Succeeded or Failed (MODIFIED)
+ *   step_running  the Workflow's status first showed that step Running
+ *                 (skeind writes it before it creates the Pod)
  *   wf_done       the Workflow's status.phase turned final
  *
  * The controller is either skeind, running beside the tool, or the tool's
@@ -47,6 +49,7 @@ typedef struct {
   int64_t create_done_us;
   int64_t pod_added_us[BENCH_MAX_STEPS];
   int64_t pod_done_us[BENCH_MAX_STEPS];
+  int64_t step_running_us[BENCH_MAX_STEPS]; /* the Workflow's status said Running */
   int64_t wf_done_us;
   bool wf_failed; /* ended in a phase other than Succeeded */
   bool pod_failed[BENCH_MAX_STEPS];

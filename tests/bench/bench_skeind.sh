@@ -132,7 +132,7 @@ on_exit cluster_down
 api_metrics() { # FILE: the apiserver's request counters
   curl -fsS --max-time 30 --cacert "$CA_FILE" -H "Authorization: Bearer $ADMIN_TOKEN" \
     "$APISERVER_URL/metrics" |
-    grep -E '^apiserver_request_(total|duration_seconds_(sum|count))[{]' >"$1"
+    grep -E '^apiserver_request_(total|duration_seconds_(sum|count|bucket))[{]' >"$1"
 }
 
 cpu_s() { # PID: user + system CPU seconds
@@ -219,15 +219,20 @@ settle() {
   return 1
 }
 
-skeind_json() { # FILE CPU0 [EXTRA-JSON]: skeind's process figures
-  local extra=${3:-}
+skeind_json() { # FILE CPU0 [EXTRA-JSON]: skeind's process figures and queue
+  local extra=${3:-} queue
   [[ -n "$extra" ]] || extra='{}'
+  queue=$(curl -fsS --max-time 10 "http://127.0.0.1:$metrics_port/metrics" 2>/dev/null |
+    awk '/^skein_workqueue_wait_seconds_(sum|count|max) / {printf "%s=%s ", $1, $2}')
   python3 -c 'import json,sys
 d = {"cpu_s": round(float(sys.argv[2]) - float(sys.argv[3]), 2), "rss_kb": int(sys.argv[4] or 0),
      "hwm_kb": int(sys.argv[5] or 0), "skeind_writes": int(sys.argv[6] or 0)}
+d["queue"] = {k.replace("skein_workqueue_wait_seconds_", ""): float(v)
+              for k, v in (kv.split("=") for kv in sys.argv[8].split())}
 d.update(json.loads(sys.argv[7]))
 json.dump(d, open(sys.argv[1], "w"))' "$1" "$(cpu_s "$skeind_pid")" "$2" \
-    "$(vm_kb "$skeind_pid" VmRSS)" "$(vm_kb "$skeind_pid" VmHWM)" "$(skeind_writes)" "$extra"
+    "$(vm_kb "$skeind_pid" VmRSS)" "$(vm_kb "$skeind_pid" VmHWM)" "$(skeind_writes)" "$extra" \
+    "$queue"
 }
 
 run_tool() { # NAME ARGS...: skein-bench into $res/NAME.json

@@ -61,8 +61,10 @@ json_t *bench_summary(const bench_t *b) {
   series_t step = {calloc(cap, sizeof(double)), 0};
   series_t to_done = {calloc(cap, sizeof(double)), 0};
   series_t pod_run = {calloc(cap, sizeof(double)), 0};
+  series_t to_status = {calloc(cap, sizeof(double)), 0};
+  series_t status_to_pod = {calloc(cap, sizeof(double)), 0};
   json_t *out = NULL;
-  if (!to_pod.v || !step.v || !to_done.v || !pod_run.v)
+  if (!to_pod.v || !step.v || !to_done.v || !pod_run.v || !to_status.v || !status_to_pod.v)
     goto done;
   int pods_failed = 0;
   for (int i = 0; i < b->count; i++) {
@@ -72,8 +74,11 @@ json_t *bench_summary(const bench_t *b) {
     for (int k = 0; k < b->steps; k++) {
       add(&pod_run, w->pod_added_us[k], w->pod_done_us[k]);
       pods_failed += w->pod_failed[k];
-      if (k > 0 && !w->pod_failed[k - 1])
+      if (k > 0 && !w->pod_failed[k - 1]) {
         add(&step, w->pod_done_us[k - 1], w->pod_added_us[k]);
+        add(&to_status, w->pod_done_us[k - 1], w->step_running_us[k]);
+        add(&status_to_pod, w->step_running_us[k], w->pod_added_us[k]);
+      }
     }
   }
   int64_t end = b->last_done_us > 0 ? b->last_done_us : bench_now_us();
@@ -91,8 +96,11 @@ json_t *bench_summary(const bench_t *b) {
   json_object_set_new(out, "create_to_first_pod_ms", summarise(&to_pod));
   json_object_set_new(out, "create_to_done_ms", summarise(&to_done));
   json_object_set_new(out, "pod_added_to_done_ms", summarise(&pod_run));
-  if (b->steps > 1)
+  if (b->steps > 1) {
     json_object_set_new(out, "step_done_to_next_pod_ms", summarise(&step));
+    json_object_set_new(out, "step_done_to_next_running_ms", summarise(&to_status));
+    json_object_set_new(out, "next_running_to_pod_ms", summarise(&status_to_pod));
+  }
   if (b->rawc)
     json_object_set_new(out, "raw", bench_raw_stats(b->rawc));
 done:
@@ -100,5 +108,7 @@ done:
   free(step.v);
   free(to_done.v);
   free(pod_run.v);
+  free(to_status.v);
+  free(status_to_pod.v);
   return out;
 }

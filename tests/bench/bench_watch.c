@@ -56,6 +56,20 @@ static void pod_update(sk_kube_informer_t *inf, json_t *old_obj, json_t *new_obj
   pod_seen(inf, new_obj, arg);
 }
 
+/* When the status first shows each step Running: the first half of the
+ * way from one step's end to the next step's Pod. */
+static void steps_seen(bench_t *b, bench_wf_t *w, json_t *obj, int64_t now) {
+  size_t n;
+  json_t *rec;
+  json_array_foreach(json_object_get(json_object_get(obj, "status"), "steps"), n, rec) {
+    int k = bench_step_index(json_string_value(json_object_get(rec, "name")));
+    const char *phase = json_string_value(json_object_get(rec, "phase"));
+    if (k >= 0 && k < b->steps && w->step_running_us[k] == 0 && phase &&
+        strcmp(phase, "Pending") != 0)
+      w->step_running_us[k] = now;
+  }
+}
+
 static void wf_seen(sk_kube_informer_t *inf, json_t *obj, void *arg) {
   bench_t *b = arg;
   int64_t now = bench_now_us();
@@ -63,6 +77,7 @@ static void wf_seen(sk_kube_informer_t *inf, json_t *obj, void *arg) {
   if (i < 0)
     return;
   bench_wf_t *w = &b->wfs[i];
+  steps_seen(b, w, obj, now);
   const char *phase = phase_of(obj);
   if (w->wf_done_us != 0 || !phase)
     return;

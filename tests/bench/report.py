@@ -16,8 +16,8 @@ import re
 import sys
 
 WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE", "DELETECOLLECTION", "APPLY"}
-LINE = re.compile(r'^(apiserver_request_(?:total|duration_seconds_sum|duration_seconds_count))'
-                  r'\{([^}]*)\}\s+([0-9.e+]+)$')
+LINE = re.compile(r'^(apiserver_request_(?:total|duration_seconds_sum|duration_seconds_count'
+                  r'|duration_seconds_bucket))\{([^}]*)\}\s+([0-9.e+]+)$')
 LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 # The requests whose latency sets a step's start: the status write, then the Pod.
 TIMED = ["PUT skein.dev/workflows/status", "POST pods", "POST events"]
@@ -42,6 +42,49 @@ def scrape(path, metric="apiserver_request_total"):
             key = (labels["verb"], labels.get("group", ""), labels.get("resource", ""),
                    labels.get("subresource", ""), labels.get("code", ""))
             out[key] = out.get(key, 0) + float(m.group(3))
+    return out
+
+
+def buckets(path):
+    """{request name: {le: cumulative count}} of the TIMED requests."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            m = LINE.match(line.strip())
+            if not m or m.group(1) != "apiserver_request_duration_seconds_bucket":
+                continue
+            labels = dict(LABEL.findall(m.group(2)))
+            name = request_name(labels.get("verb", ""), labels.get("group", ""),
+                                labels.get("resource", ""), labels.get("subresource", ""))
+            if name in TIMED:
+                le = float("inf") if labels["le"] == "+Inf" else float(labels["le"])
+                b = out.setdefault(name, {})
+                b[le] = b.get(le, 0) + float(m.group(3))
+    return out
+
+
+def quantile_ms(before, after, q):
+    """The apiserver's q-quantile of each TIMED request between the scrapes,
+    interpolated in its histogram's buckets as Prometheus' histogram_quantile."""
+    b0, b1 = buckets(before), buckets(after)
+    out = {}
+    for name, cum in b1.items():
+        les = sorted(cum)
+        counts = [cum[le] - b0.get(name, {}).get(le, 0) for le in les]
+        total = counts[-1] if counts else 0
+        if total <= 0:
+            continue
+        rank = q * total
+        prev_le, prev_n = 0.0, 0.0
+        for le, n in zip(les, counts):
+            if n >= rank:
+                if le == float("inf"):
+                    out[name] = round(1000 * prev_le, 1)
+                else:
+                    frac = (rank - prev_n) / (n - prev_n) if n > prev_n else 1.0
+                    out[name] = round(1000 * (prev_le + (le - prev_le) * frac), 1)
+                break
+            prev_le, prev_n = le, n
     return out
 
 
@@ -90,7 +133,8 @@ def writes(before, after, creates):
     return {"by_request": rows, "workflow_creates_seen": wf_posts,
             "benchmark_creates": creates, "controller": ctrl - creates,
             "controller_non_2xx": errors, "other": other,
-            "apiserver_mean_ms": mean_latency_ms(before, after)}
+            "apiserver_mean_ms": mean_latency_ms(before, after),
+            "apiserver_p99_ms": quantile_ms(before, after, 0.99)}
 
 
 def load(d, name):
@@ -106,8 +150,9 @@ def ms(s, key):
 
 
 def latencies(w):
-    lat = w.get("apiserver_mean_ms", {})
-    return ", ".join("%s %.1f ms" % (k, lat[k]) for k in TIMED if k in lat) + " (mean)"
+    lat, p99 = w.get("apiserver_mean_ms", {}), w.get("apiserver_p99_ms", {})
+    return ", ".join("%s mean %.1f ms, p99 ~%s ms" % (k, lat[k], p99.get(k, "?"))
+                     for k in TIMED if k in lat)
 
 
 def verdict(ok):
@@ -188,6 +233,12 @@ def show(d):
             print("  Pod Succeeded -> next Pod ADDED  p50 %s ms, p90 %s ms, p99 %s ms, max %s ms"
                   "   target p99 <= 50 ms: %s" % (ms(s, "p50"), ms(s, "p90"), ms(s, "p99"),
                                                   ms(s, "max"), verdict(s["p99"] <= 50)))
+        a, b = chain.get("step_done_to_next_running_ms"), chain.get("next_running_to_pod_ms")
+        if a and b:
+            print("    of which: Pod Succeeded -> status shows next step Running  p50 %s, p99 %s ms"
+                  % (ms(a, "p50"), ms(a, "p99")))
+            print("              status -> next Pod ADDED                       p50 %s, p99 %s ms"
+                  % (ms(b, "p50"), ms(b, "p99")))
         c = chain["create_to_first_pod_ms"]
         print("  create -> first Pod ADDED        p50 %s ms, p99 %s ms" % (
             ms(c, "p50"), ms(c, "p99")))
@@ -196,6 +247,10 @@ def show(d):
             print("  API writes/workflow   %.2f (5 steps)" % (cw["controller"] / float(chain["count"])))
             print("  apiserver latency     %s" % latencies(cw))
         if ck:
+            q = ck.get("queue", {})
+            if q.get("count"):
+                print("  skeind's queue        keys waited %.2f ms on average, %.0f ms at most "
+                      "(since start)" % (1000 * q["sum"] / q["count"], 1000 * q.get("max", 0)))
             print("  skeind CPU            %.1f s over the chains" % ck["cpu_s"])
     if mem:
         print()
