@@ -47,7 +47,7 @@ kind_of() {
   case $1 in chain-*) echo chain ;; fan-*) echo fanout ;; fail-*) echo failing ;; esac
 }
 
-# transitions LOG: how many step transitions to Running LOG shows.
+# running_lines LOG: how many step transitions to Running LOG shows.
 running_lines() { grep -c -- "-> Running" "$1" 2>/dev/null || true; }
 
 kills=10
@@ -60,9 +60,10 @@ for ((round = 1; round <= kills; round++)); do
     submit "$(kind_of "$name")" "$name" "$ns" || fail "submit $name"
   done
   if ((round % 2 == 0)); then
-    # The worst moment: right after this skeind decided a start (the
-    # status write recording it is on its way or done, the Pod create may
-    # not be). Waiting for it is bounded; without one it is a random kill.
+    # The worst moment: right after this skeind logged a start, which it
+    # does once the status write recording it is answered and before the
+    # Pod's create goes out. Waiting for it is bounded; without one it is
+    # a random kill.
     before=$(running_lines "$log")
     more_running() { (($(running_lines "$log") > before)); }
     if wait_for 5 more_running; then killed_after_running=$((killed_after_running + 1)); fi

@@ -49,12 +49,21 @@ leader_metric() {
 sees_leader() { grep -q "leader is now $2" "$1"; }
 # steps_logged LOG PATTERN: step transition lines of LOG matching PATTERN.
 steps_logged() { grep -c -E "controller: $ns/$2: step " "$1"; }
-# outside_leadership LOG: step transitions LOG shows while not leading
-# (before "became leader", after losing the lease or being told to stop).
+# outside_leadership LOG: step transitions LOG shows while not leading:
+# before "became leader", or after the elector's "stopped leading" (which a
+# SIGTERM brings only once the controller has stopped, and a lost Lease at
+# once). A transition is logged when its status write has been answered,
+# so one write already on its way when the Lease was lost may still log
+# within a moment (1 s); that is no reconcile started afterwards.
 outside_leadership() {
-  awk '/skeind: became leader/ {lead = 1}
-       /lost the leader lease|: shutting down/ {lead = 0}
-       /controller: .*: step / && !lead {n++}
+  awk 'BEGIN {stop = -1}
+       function ms(ts, d, t) {
+         split(ts, d, "T"); split(d[2], t, ":")
+         return ((substr(d[1], 9, 2) * 24 + t[1]) * 60 + t[2]) * 60000 + t[3] * 1000
+       }
+       /skeind: became leader/ {lead = 1; stop = -1}
+       /leader-election: .* stopped leading/ {lead = 0; stop = ms($2)}
+       /controller: .*: step / && !lead && !(stop >= 0 && ms($2) - stop <= 1000) {n++}
        END {print n + 0}' "$1"
 }
 # reap PID: waits (20 s) for a skeind already signalled or stopping by
