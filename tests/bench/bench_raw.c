@@ -286,6 +286,9 @@ int bench_raw_create(bench_t *b, bench_raw_t **out) {
   wo.gvr = k_wf_gvr;
   wo.namespace = b->ns;
   wo.watch_timeout_min_s = wo.watch_timeout_max_s = 1800;
+  /* skeind caches objects without managedFields, so its status writes
+   * carry none: neither do these. */
+  wo.strip_managed_fields = true;
   sk_kube_handlers_t wh = {wf_add, NULL, NULL, NULL, r};
   sk_kube_informer_opts_t po = wo;
   po.gvr = k_pod_gvr;

@@ -5,6 +5,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "bench.h"
 
@@ -103,6 +104,12 @@ json_t *bench_summary(const bench_t *b) {
   }
   if (b->rawc)
     json_object_set_new(out, "raw", bench_raw_stats(b->rawc));
+  /* This process shares the machine with the cluster and skeind. */
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) == 0)
+    json_object_set_new(out, "tool_cpu_s",
+                        json_real((double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                                  (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6));
 done:
   free(to_pod.v);
   free(step.v);

@@ -119,6 +119,8 @@ int bench_watch_start(bench_t *b) {
   wo.namespace = b->ns;
   wo.watch_timeout_min_s = 1800;
   wo.watch_timeout_max_s = 1800;
+  /* As skeind's: less for this process to keep, the same for the API. */
+  wo.strip_managed_fields = true;
   sk_kube_handlers_t wh = {wf_seen, wf_update, NULL, NULL, b};
   b->wf_inf = sk_kube_informer_create(b->client, &wo, &wh);
   sk_kube_informer_opts_t po = wo;

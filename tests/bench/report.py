@@ -176,7 +176,8 @@ def show(d):
             ", TIMED OUT" if single["timed_out"] else ""))
         print("  throughput            %.1f workflows/s (%.1f s from first create to last done)"
               % (single["workflows_per_s"], single["elapsed_s"]))
-        print("  creates               %.1f /s by the benchmark" % single["create_per_s"])
+        print("  creates               %.1f /s by the benchmark (its CPU: %.1f s)" % (
+            single["create_per_s"], single.get("tool_cpu_s", 0)))
         c = single["create_to_first_pod_ms"]
         print("  create -> Pod ADDED   p50 %s ms, p99 %s ms, max %s ms" % (
             ms(c, "p50"), ms(c, "p99"), ms(c, "max")))
@@ -205,8 +206,8 @@ def show(d):
         print()
         print("raw client limit (same writes, same client library, rate limit and "
               "concurrency; fresh cluster):")
-        print("  throughput            %.1f workflows/s (%.1f s)" % (
-            raw["workflows_per_s"], raw["elapsed_s"]))
+        print("  throughput            %.1f workflows/s (%.1f s; the tool's CPU: %.1f s)" % (
+            raw["workflows_per_s"], raw["elapsed_s"], raw.get("tool_cpu_s", 0)))
         c = raw["create_to_first_pod_ms"]
         print("  create -> Pod ADDED   p50 %s ms, p99 %s ms" % (ms(c, "p50"), ms(c, "p99")))
         if rw:
