@@ -85,7 +85,7 @@ with open("/proc/meminfo") as f:
     mem_kb = int(f.readline().split()[1])
 json.dump({"nproc": os.cpu_count(), "cpu": cpu, "ram_gb": round(mem_kb / 1048576.0, 1),
            "kernel": platform.release(), "date": time.strftime("%Y-%m-%d"),
-           "load_1m": os.getloadavg()[0]}, open(sys.argv[1], "w"))
+           "load_1m": round(os.getloadavg()[0], 2)}, open(sys.argv[1], "w"))
 EOF
 python3 -c 'import json,sys; json.dump(dict(n=int(sys.argv[1]), chains=int(sys.argv[2]),
   chain_rate=float(sys.argv[3]), mem_n=int(sys.argv[4]), workers=int(sys.argv[5]),
@@ -202,7 +202,9 @@ skeind_metric() { # REGEX: the sum of skeind's samples whose line matches
   curl -fsS --max-time 10 "http://127.0.0.1:$metrics_port/metrics" 2>/dev/null |
     awk -v re="$1" '$0 ~ re {s += $NF} END {printf "%d\n", s}'
 }
-skeind_writes() { skeind_metric '^skein_kube_requests_total[{]verb="(create|update|patch|delete)"'; }
+skeind_writes() {
+  skeind_metric '^skein_kube_requests_total[{]verb="(create|update|patch|delete)"'
+}
 
 # Waits until skeind has nothing left to write: its queue is empty and its
 # write count did not move for a second (its Event recorder may still be
@@ -334,7 +336,8 @@ if [[ "$PHASES" == *" memory "* ]]; then
         # As skeind holds it: kubectl would hide metadata.managedFields.
         size=$(curl -fsS --cacert "$CA_FILE" -H "Authorization: Bearer $ADMIN_TOKEN" \
           "$APISERVER_URL/apis/skein.dev/v1alpha1/namespaces/bench-memory/workflows/b-000000" |
-          python3 -c 'import json,sys; print(len(json.dumps(json.load(sys.stdin), separators=(",", ":"))))')
+          python3 -c 'import json,sys
+print(len(json.dumps(json.load(sys.stdin), separators=(",", ":"))))')
         cached=$(skeind_metric '^skein_workflows[{]')
         skeind_json "$res/memory-restart.json" "$(cpu_s "$skeind_pid")" \
           "{\"cached\": $cached, \"wf_json_bytes\": ${size:-0}}"

@@ -245,7 +245,8 @@ def show(d):
             ms(c, "p50"), ms(c, "p99")))
         cw = load(d, "chain-writes")
         if cw:
-            print("  API writes/workflow   %.2f (5 steps)" % (cw["controller"] / float(chain["count"])))
+            print("  API writes/workflow   %.2f (5 steps)" % (
+                cw["controller"] / float(chain["count"])))
             print("  apiserver latency     %s" % latencies(cw))
         if ck:
             q = ck.get("queue", {})
