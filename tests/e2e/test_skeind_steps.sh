@@ -17,7 +17,7 @@
 #   deadline's message, its Pod deleted, the finally step run;
 # - spec.shutdown Stop while a step runs: its Pod is deleted, the finally
 #   step runs after, Cancelled; Terminate: the same without finally;
-# - workflows/quickstart-cluster.yaml, made by `kubectl create`, runs every
+# - workflows/quickstart-cluster.yaml, made by `kubectl apply`, runs every
 #   step as a Pod and Succeeds. kwok runs no Python, so the test gives each
 #   step plausible outputs through the termination-message annotation
 #   (workflows/quickstart-outputs.py says why and which);
@@ -39,13 +39,14 @@ if out=$(k apply -n "$ns" -f "$wfdir/steps.yaml" 2>&1); then
 else
   fail "kubectl apply -f steps.yaml: $out"
 fi
-# The example has generateName, so it is created, as its header says.
+# Applied as the README says, with the test outputs added on the way.
 k create -n "$ns" --dry-run=client -o json -f "$SKEIN_SOURCE_DIR/workflows/quickstart-cluster.yaml" |
   python3 "$wfdir/quickstart-outputs.py" >"$tmp/quickstart.json"
-if qs=$(k create -n "$ns" -f "$tmp/quickstart.json" -o jsonpath='{.metadata.name}' 2>&1); then
-  ok "kubectl create -f quickstart-cluster.yaml (with test outputs): $qs"
+if out=$(k apply -n "$ns" -f "$tmp/quickstart.json" 2>&1) &&
+  qs=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["metadata"]["name"])' "$tmp/quickstart.json"); then
+  ok "kubectl apply -f quickstart-cluster.yaml (with test outputs): $qs"
 else
-  fail "kubectl create quickstart: $qs"
+  fail "kubectl apply quickstart: $out"
   qs=quickstart-missing
 fi
 
