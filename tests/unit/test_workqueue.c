@@ -405,6 +405,7 @@ typedef struct {
   int64_t late_at_ms; /* monotonic time "late" was handled */
   int drained;
   int destroy_on_drain;
+  int hold; /* keep handed-out keys in flight: never start the finisher */
 } lt_t;
 
 static void lt_finish(uv_timer_t *t) {
@@ -438,7 +439,7 @@ static void lt_handle(sk_kube_wq_t *q, const char *key, void *arg) {
   }
   if (lt->npending < 256)
     lt->pending[lt->npending++] = key;
-  if (!uv_is_active((uv_handle_t *)&lt->finisher))
+  if (!lt->hold && !uv_is_active((uv_handle_t *)&lt->finisher))
     uv_timer_start(&lt->finisher, lt_finish, 1, 0);
 }
 
@@ -537,12 +538,14 @@ TEST(driver_destroy_with_keys_in_flight) {
   sk_kube_wq_add(lt.q, "b");
   sk_kube_wq_add(lt.q, "c");
   sk_kube_wq_add_in(lt.q, "d", 60000);
+  /* The keys stay in flight until the destroy: a finisher firing on a slow
+   * machine before run_until looks would let the queue drain instead. */
+  lt.hold = 1;
   sk_kube_wq_driver_t drv = {.workers = 2, .handle = lt_handle, .arg = &lt};
   REQUIRE(sk_kube_wq_attach(lt.q, &lt.loop, &drv) == 0);
   if (!run_until(&lt.loop, &lt.inflight, 2, 5000))
     FAILF("in flight %d, want 2", lt.inflight);
   /* Keys in flight are abandoned: the handler must not call done. */
-  uv_timer_stop(&lt.finisher);
   lt.npending = 0;
   sk_kube_wq_destroy(lt.q);
   lt.q = NULL;
