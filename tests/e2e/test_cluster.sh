@@ -175,6 +175,10 @@ if [[ "$before" == *'"type":"ADDED"'*'"name":"ev-2"'* ]]; then
 else
   fail "watch from RV $rv1 before compaction: $before"
 fi
+# One more write, so the compaction revision passes ev-2's: etcd still
+# serves a watch that starts exactly at the compaction revision, and a watch
+# from RV1 starts at RV1+1 = RV2 when nothing else wrote in between.
+event ev-3 >/dev/null
 if crev=$("$cluster/compact-etcd.sh" "$cdir"); then
   echo "ok   compact-etcd.sh compacted to revision $crev"
 else
