@@ -6,8 +6,10 @@
 #ifndef SK_TEST_KUBE_TESTCLI_H
 #define SK_TEST_KUBE_TESTCLI_H
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kube/kube.h"
@@ -16,6 +18,38 @@
 #include "util/timeutil.h"
 
 static uv_loop_t *loop;
+static uv_loop_t kt_loop;
+static char tmpdir[512];
+
+/* The start of a test program's main: a scratch directory named after the
+ * program, curl, and the loop. Returns 0, or 1 after printing why. */
+static int KT_UNUSED kt_begin(const char *name) {
+  const char *t = getenv("TMPDIR");
+  snprintf(tmpdir, sizeof(tmpdir), "%s/skein-%s-XXXXXX", t && *t ? t : "/tmp", name);
+  if (!mkdtemp(tmpdir)) {
+    perror("mkdtemp");
+    return 1;
+  }
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  uv_loop_init(&kt_loop);
+  loop = &kt_loop;
+  return 0;
+}
+
+/* The end: the loop must close clean, and the scratch directory goes. */
+static int KT_UNUSED kt_end(void) {
+  uv_run(&kt_loop, UV_RUN_NOWAIT);
+  if (uv_loop_close(&kt_loop) != 0) {
+    printf("FAIL the loop still has handles\n");
+    sk_test_failed++;
+  }
+  curl_global_cleanup();
+  char cmd[700];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+  if (system(cmd) != 0)
+    perror("rm");
+  return TEST_DONE();
+}
 
 static const sk_kube_ref_t pods KT_UNUSED = {.gvr = {"", "v1", "pods"}, .namespace = "ml"};
 

@@ -15,7 +15,6 @@
 #include "sk_test.h"
 #include "util/error.h"
 
-static char tmpdir[512];
 
 static void write_file(const char *path, const char *content, int mode) {
   FILE *fp = fopen(path, "w");
@@ -307,30 +306,12 @@ TEST(raw_watch_events_and_gone) {
 }
 
 int main(void) {
-  const char *t = getenv("TMPDIR");
-  snprintf(tmpdir, sizeof(tmpdir), "%s/skein-kubeauth-XXXXXX", t && *t ? t : "/tmp");
-  if (!mkdtemp(tmpdir)) {
-    perror("mkdtemp");
+  if (kt_begin("kubeauth") != 0)
     return 1;
-  }
-  curl_global_init(CURL_GLOBAL_DEFAULT);
-  uv_loop_t lp;
-  uv_loop_init(&lp);
-  loop = &lp;
   RUN(token_file_rotates_after_401);
   RUN(exec_plugin_cached_and_rerun_on_401);
   RUN(exec_plugin_expired_credential_is_fetched_again);
   RUN(exec_plugin_failure_is_reported);
   RUN(raw_watch_events_and_gone);
-  uv_run(&lp, UV_RUN_NOWAIT);
-  if (uv_loop_close(&lp) != 0) {
-    printf("FAIL the loop still has handles\n");
-    sk_test_failed++;
-  }
-  curl_global_cleanup();
-  char cmd[700];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-  if (system(cmd) != 0)
-    perror("rm");
-  return TEST_DONE();
+  return kt_end();
 }

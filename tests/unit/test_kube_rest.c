@@ -16,7 +16,6 @@
 #include "util/error.h"
 #include "util/timeutil.h"
 
-static char tmpdir[512];
 
 static const sk_kube_ref_t wfs = {.gvr = {"skein.dev", "v1alpha1", "workflows"}, .namespace = "ml"};
 
@@ -246,30 +245,12 @@ TEST(connection_refused_is_enet) {
 }
 
 int main(void) {
-  const char *t = getenv("TMPDIR");
-  snprintf(tmpdir, sizeof(tmpdir), "%s/skein-kuberest-XXXXXX", t && *t ? t : "/tmp");
-  if (!mkdtemp(tmpdir)) {
-    perror("mkdtemp");
+  if (kt_begin("kuberest") != 0)
     return 1;
-  }
-  curl_global_init(CURL_GLOBAL_DEFAULT);
-  uv_loop_t lp;
-  uv_loop_init(&lp);
-  loop = &lp;
   RUN(verbs_send_the_right_requests);
   RUN(errors_carry_status_message_reason_and_code);
   RUN(rate_limit_spaces_requests);
   RUN(timeout_cancel_and_teardown);
   RUN(connection_refused_is_enet);
-  uv_run(&lp, UV_RUN_NOWAIT);
-  if (uv_loop_close(&lp) != 0) {
-    printf("FAIL the loop still has handles\n");
-    sk_test_failed++;
-  }
-  curl_global_cleanup();
-  char cmd[700];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-  if (system(cmd) != 0)
-    perror("rm");
-  return TEST_DONE();
+  return kt_end();
 }
