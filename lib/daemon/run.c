@@ -58,6 +58,15 @@ static void kube_metric(sk_kube_verb_t verb, long code, double seconds, void *ar
   sk_metric_inc(d->m_api, v);
 }
 
+static double events_dropped(void *arg) {
+  daemon_t *d = arg;
+  sk_kube_recorder_stats_t st;
+  if (!d->recorder)
+    return 0;
+  sk_kube_recorder_stats(d->recorder, &st);
+  return (double)st.dropped;
+}
+
 static void metrics_warn(const char *message, void *arg) { sk_log_warn("metrics", "%s", message); }
 
 static bool ready(void *arg, sk_buf_t *reason) {
@@ -250,6 +259,13 @@ static int setup(daemon_t *d, char *err, size_t errlen) {
   sk_kube_caller_client(&d->caller, d->client);
   if ((rc = sk_kube_recorder_create(&d->caller, NULL, &d->recorder)) < 0)
     return rc;
+  /* Events the recorder gave up on (queue full, or a write failed for
+   * good), so that a burst that loses Events shows. */
+  sk_metric_t *dropped = NULL;
+  if (sk_metrics_gauge_fn(d->metrics, "skein_events_dropped_total",
+                          "Events not written: the recorder's queue was full or a write failed.",
+                          none, &dropped) == 0)
+    sk_metric_set_fn(dropped, NULL, events_dropped, d);
 
   sk_daemon_ctrl_opts_t o = {0};
   o.loop = &d->loop;

@@ -191,6 +191,7 @@ expect "metrics: skein_steps_started_total{kind=\"pod\"}" "$(metric 'skein_steps
 # ttl was deleted; cycle is the one Failed.
 expect "metrics: skein_workflows{phase=\"Succeeded\"}" "$(metric 'skein_workflows{phase="Succeeded"}')" 4
 expect "metrics: skein_workflows{phase=\"Failed\"}" "$(metric 'skein_workflows{phase="Failed"}')" 1
+expect "metrics: skein_events_dropped_total" "$(metric skein_events_dropped_total)" 0
 creates=$(metric 'skein_kube_requests_total{verb="create",code="201"}')
 if [[ -n $creates ]] && ((creates >= 59)); then
   ok "metrics: skein_kube_requests_total{verb=\"create\",code=\"201\"} $creates"
