@@ -8,20 +8,9 @@
 #include <string.h>
 
 #include "controller/controller-int.h"
+#include "util/buf.h"
 #include "util/error.h"
 #include "util/strutil.h"
-
-static int grow(void **arr, size_t *cap, size_t n, size_t size) {
-  if (n < *cap)
-    return 0;
-  size_t ncap = *cap ? *cap * 2 : 8;
-  void *a = realloc(*arr, ncap * size);
-  if (!a)
-    return SK_ENOMEM;
-  *arr = a;
-  *cap = ncap;
-  return 0;
-}
 
 void sk_controller_out_init(sk_controller_out_t *out) {
   memset(out, 0, sizeof(*out));
@@ -51,7 +40,7 @@ void sk_controller_out_release(sk_controller_out_t *out) {
 
 int sk__out_op(sk_controller_out_t *out, sk_controller_op_kind_t kind, const char *name,
                const char *uid, json_t *pod) {
-  if (grow((void **)&out->ops, &out->ops_cap, out->nops, sizeof(*out->ops)) < 0) {
+  if (sk_array_grow((void **)&out->ops, &out->ops_cap, out->nops, sizeof(*out->ops)) < 0) {
     json_decref(pod);
     return SK_ENOMEM;
   }
@@ -73,7 +62,8 @@ int sk__out_op(sk_controller_out_t *out, sk_controller_op_kind_t kind, const cha
 
 int sk__out_event(sk_controller_out_t *out, const char *type, const char *reason,
                   const char *fmt, ...) {
-  if (grow((void **)&out->events, &out->events_cap, out->nevents, sizeof(*out->events)) < 0)
+  if (sk_array_grow((void **)&out->events, &out->events_cap, out->nevents,
+                    sizeof(*out->events)) < 0)
     return SK_ENOMEM;
   char text[SK_STATUS_MAX_MESSAGE * 2];
   va_list ap;
@@ -89,7 +79,7 @@ int sk__out_event(sk_controller_out_t *out, const char *type, const char *reason
 
 int sk__out_take_transitions(sk_controller_out_t *out, sk_engine_out_t *eng) {
   for (size_t i = 0; i < eng->ntransitions; i++) {
-    if (grow((void **)&out->transitions, &out->transitions_cap, out->ntransitions,
+    if (sk_array_grow((void **)&out->transitions, &out->transitions_cap, out->ntransitions,
              sizeof(*out->transitions)) < 0)
       return SK_ENOMEM;
     out->transitions[out->ntransitions++] = eng->transitions[i];
@@ -132,7 +122,7 @@ void sk__utf8_trim_partial(char *s) {
 
 int sk__obs_push(sk__rctx_t *c, sk_obs_kind_t kind, const char *instance, int attempt,
                  int64_t at_ms, const char *message, json_t *outputs, json_t *ref) {
-  if (grow((void **)&c->obs, &c->obs_cap, c->nobs, sizeof(*c->obs)) < 0) {
+  if (sk_array_grow((void **)&c->obs, &c->obs_cap, c->nobs, sizeof(*c->obs)) < 0) {
     json_decref(outputs);
     json_decref(ref);
     return SK_ENOMEM;

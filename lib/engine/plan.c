@@ -18,6 +18,7 @@
 #include "engine/engine-int.h"
 #include "spec/expr.h"
 #include "spec/template.h"
+#include "util/buf.h"
 #include "util/error.h"
 
 /* ---- output ---- */
@@ -41,23 +42,12 @@ void sk_engine_out_release(sk_engine_out_t *out) {
   memset(out, 0, sizeof(*out));
 }
 
-static int grow(void **arr, size_t *cap, size_t n, size_t size) {
-  if (n < *cap)
-    return 0;
-  size_t ncap = *cap ? *cap * 2 : 8;
-  void *a = realloc(*arr, ncap * size);
-  if (!a)
-    return SK_ENOMEM;
-  *arr = a;
-  *cap = ncap;
-  return 0;
-}
-
 /* Appends an action; takes body (even on failure). */
 static int push_action(sk__plan_t *p, sk_action_kind_t kind, const sk_step_status_t *r,
                        json_t *body, const char *reason) {
   sk_engine_out_t *out = p->out;
-  if (grow((void **)&out->actions, &out->actions_cap, out->nactions, sizeof(sk_action_t)) < 0) {
+  if (sk_array_grow((void **)&out->actions, &out->actions_cap, out->nactions,
+                    sizeof(sk_action_t)) < 0) {
     json_decref(body);
     return SK_ENOMEM;
   }
@@ -96,7 +86,7 @@ int sk__plan_set_phase(sk__plan_t *p, sk_step_status_t *r, sk_phase_t to, const 
   if (r->phase == to)
     return 0;
   sk_engine_out_t *out = p->out;
-  if (grow((void **)&out->transitions, &out->transitions_cap, out->ntransitions,
+  if (sk_array_grow((void **)&out->transitions, &out->transitions_cap, out->ntransitions,
            sizeof(sk_transition_t)) < 0)
     return SK_ENOMEM;
   sk_transition_t *t = &out->transitions[out->ntransitions];

@@ -1,5 +1,6 @@
 #include "util/buf.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,4 +91,18 @@ char *sk_buf_steal(sk_buf_t *b) {
   b->len = 0;
   b->cap = 0;
   return p;
+}
+
+int sk_array_grow(void **arr, size_t *cap, size_t n, size_t size) {
+  if (n < *cap)
+    return 0;
+  size_t ncap = *cap ? *cap * 2 : 8;
+  if (ncap < *cap || ncap > SIZE_MAX / size)
+    return SK_ENOMEM;
+  void *a = realloc(*arr, ncap * size);
+  if (!a)
+    return SK_ENOMEM;
+  *arr = a;
+  *cap = ncap;
+  return 0;
 }

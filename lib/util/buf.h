@@ -37,4 +37,9 @@ int sk_buf_vprintf(sk_buf_t *b, const char *fmt, va_list ap)
  * returns NULL unless allocation fails: an empty buffer yields "". */
 char *sk_buf_steal(sk_buf_t *b);
 
+/* Makes room in a growable array for item n: when n >= *cap, doubles the
+ * capacity (8 items at first) with realloc. *arr and *cap change only on
+ * success; SK_ENOMEM leaves the array as it was. */
+int sk_array_grow(void **arr, size_t *cap, size_t n, size_t size);
+
 #endif
