@@ -19,6 +19,7 @@ const char *sk_strerror(int err) {
   case SK_EHTTP: return "HTTP error";
   case SK_ECONFLICT: return "conflict";
   case SK_EGONE: return "expired";
+  case SK_EAUTH: return "not authorised";
   default: return "unknown error";
   }
 }

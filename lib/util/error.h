@@ -25,7 +25,8 @@ enum sk_err {
   SK_ENET = -13,      /* a connection could not be made or broke (DNS, TCP, TLS) */
   SK_EHTTP = -14,     /* the server answered with an error status */
   SK_ECONFLICT = -15, /* a write lost a race (HTTP 409 on resourceVersion) */
-  SK_EGONE = -16      /* a resource version or continue token expired (HTTP 410) */
+  SK_EGONE = -16,     /* a resource version or continue token expired (HTTP 410) */
+  SK_EAUTH = -17      /* credentials are missing, or were refused (HTTP 401/403) */
 };
 
 /* Returns a static, human-readable description of an SK_E* code. */
