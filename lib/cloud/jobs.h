@@ -57,7 +57,8 @@
  *  sk_cjobs_cancel sends the cancel (Vertex :cancel, Stop*Job) with
  *  retries (bounded: SK_CJOBS_CANCEL_TRIES, then info.cancel is
  *  SK_CJOB_CANCEL_GAVE_UP). A job still being submitted is cancelled as
- *  soon as its name is known. After the cancel is accepted the job is
+ *  soon as its name is known; one whose create has not been sent yet is
+ *  never created (phase CANCELLED, cancel ACCEPTED). After the cancel is accepted the job is
  *  still polled until it reports a terminal state.
  *
  * No secret (credentials, tokens, signatures) ever reaches a message, a
@@ -113,6 +114,9 @@ typedef struct sk_cjob_desc {
   const char *name;         /* the job's name when already recorded (resume), else NULL:
                                Vertex "projects/../customJobs/ID", SageMaker job name */
   bool adopt_first;         /* no name recorded, but a create may already have been sent */
+  bool no_create;           /* only find and follow an existing job (to cancel one after a
+                               restart): with no name and no label match the job is
+                               CANCELLED without ever being created */
   const char *default_project; /* Vertex: when the body has no project */
   const char *default_region;  /* SageMaker: when the body has no region */
   sk_cloud_authz_t *authz;  /* borrowed: must stay alive while the job is tracked */
