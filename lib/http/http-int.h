@@ -61,6 +61,10 @@ struct sk_http_req {
   uint64_t end_ns;
   char retry_after[SK__HTTP_HEADER_VALUE_MAX];
   bool has_retry_after;
+  char amzn_error_type[SK__HTTP_HEADER_VALUE_MAX];
+  bool has_amzn_error_type;
+  char amz_retry_after[SK__HTTP_HEADER_VALUE_MAX];
+  bool has_amz_retry_after;
   char errbuf[CURL_ERROR_SIZE]; /* curl's detailed message */
   char msg[128];      /* our own message for aborts and cancels */
   struct sk_http_req *prev, *next; /* every live request of the client */

@@ -74,6 +74,11 @@ typedef struct {
   int error;            /* 0, or SK_E* for transport errors / caps / cancel */
   const char *error_text; /* curl's message for transport errors, or NULL */
   double total_seconds; /* time from start to end */
+  /* AWS JSON protocols put the error code and the throttling delay in
+   * headers: x-amzn-ErrorType and x-amz-retry-after (milliseconds). NULL
+   * when absent or longer than the capture cap, like retry_after. */
+  const char *amzn_error_type;
+  const char *amz_retry_after;
 } sk_http_resp_t;
 
 /* Streaming: called with each chunk as it arrives, whatever the status (a

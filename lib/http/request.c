@@ -50,6 +50,19 @@ static size_t on_write(char *ptr, size_t size, size_t n, void *ud) {
   return len;
 }
 
+/* Copies the value of header name from line into dst when it fits; a value
+ * over the cap is dropped, not cut. */
+static void capture(const char *line, size_t len, const char *name, char *dst, size_t dstlen,
+                    bool *has) {
+  const char *v;
+  size_t vlen;
+  if (sk__http_header_value(line, len, name, &v, &vlen) && vlen < dstlen) {
+    memcpy(dst, v, vlen);
+    dst[vlen] = '\0';
+    *has = true;
+  }
+}
+
 static size_t on_header(char *buf, size_t size, size_t n, void *ud) {
   sk_http_req_t *r = ud;
   size_t len = size * n;
@@ -58,18 +71,14 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud) {
   /* A status line starts a new response (after a 100 Continue, say): only
    * the headers of the last one count. */
   if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
-    r->has_retry_after = false;
-    r->retry_after[0] = '\0';
+    r->has_retry_after = r->has_amzn_error_type = r->has_amz_retry_after = false;
     return len;
   }
-  const char *v;
-  size_t vlen;
-  if (sk__http_header_value(buf, len, "Retry-After", &v, &vlen) &&
-      vlen < sizeof(r->retry_after)) {
-    memcpy(r->retry_after, v, vlen);
-    r->retry_after[vlen] = '\0';
-    r->has_retry_after = true;
-  }
+  capture(buf, len, "Retry-After", r->retry_after, sizeof(r->retry_after), &r->has_retry_after);
+  capture(buf, len, "x-amzn-ErrorType", r->amzn_error_type, sizeof(r->amzn_error_type),
+          &r->has_amzn_error_type);
+  capture(buf, len, "x-amz-retry-after", r->amz_retry_after, sizeof(r->amz_retry_after),
+          &r->has_amz_retry_after);
   return len;
 }
 
@@ -267,6 +276,8 @@ void sk__http_req_deliver(sk_http_req_t *r) {
     resp.body_len = r->resp_body.len;
   }
   resp.retry_after = r->has_retry_after ? r->retry_after : NULL;
+  resp.amzn_error_type = r->has_amzn_error_type ? r->amzn_error_type : NULL;
+  resp.amz_retry_after = r->has_amz_retry_after ? r->amz_retry_after : NULL;
   resp.error = r->result;
   if (r->result)
     resp.error_text = r->msg[0]      ? r->msg

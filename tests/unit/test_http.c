@@ -182,6 +182,68 @@ static void note_steps(void *ctx) {
   steps_left_at_first = ts_seen.stream_conn ? ts_steps_left(ts_seen.stream_conn) : -1;
 }
 
+/* The AWS JSON protocol's error code and throttling delay come in headers,
+ * which the response hands over like Retry-After (a value over the cap is
+ * dropped). */
+typedef struct {
+  int done;
+  long status;
+  char *error_type;
+  char *amz_retry_after;
+} amz_seen_t;
+
+static void amz_handler(ts_conn_t *c, const ts_req_t *q, void *arg) {
+  if (strcmp(q->path, "/long") == 0) {
+    char h[400];
+    snprintf(h, sizeof(h), "x-amzn-ErrorType: %0200d\r\n", 7);
+    ts_respond(c, 400, h, "{}", 2);
+    return;
+  }
+  ts_respond(c, 400,
+             "X-Amzn-ErrorType: ThrottlingException:http://internal.amazon.com/coral/\r\n"
+             "x-amz-retry-after:  1500 \r\n",
+             "{}", 2);
+}
+
+static void amz_done(sk_http_req_t *req, const sk_http_resp_t *resp, void *arg) {
+  amz_seen_t *a = arg;
+  a->done++;
+  a->status = resp->status;
+  a->error_type = sk_strdup0(resp->amzn_error_type);
+  a->amz_retry_after = sk_strdup0(resp->amz_retry_after);
+}
+
+static bool amz_is_done(void *arg) { return ((amz_seen_t *)arg)->done > 0; }
+
+TEST(amz_headers_captured) {
+  env_t e;
+  env_init(&e, NULL, "http");
+  ts_server_t *srv = ts_start(&e.loop, NULL, amz_handler, NULL);
+  REQUIRE(e.srv && e.h && srv);
+  const char *paths[] = {"/throttle", "/long"};
+  for (int i = 0; i < 2; i++) {
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", ts_port(srv), paths[i]);
+    amz_seen_t a;
+    memset(&a, 0, sizeof(a));
+    sk_http_opts_t o = {.url = url, .timeout_ms = 20000, .on_done = amz_done, .arg = &a};
+    CHECK_INT(sk_http_request(e.h, &o, NULL), 0);
+    CHECK(run_until(&e, amz_is_done, &a, 15000));
+    CHECK_INT(a.status, 400);
+    if (i == 0) {
+      CHECK_STR(a.error_type, "ThrottlingException:http://internal.amazon.com/coral/");
+      CHECK_STR(a.amz_retry_after, "1500");
+    } else {
+      CHECK(a.error_type == NULL);
+      CHECK(a.amz_retry_after == NULL);
+    }
+    free(a.error_type);
+    free(a.amz_retry_after);
+  }
+  ts_stop(srv);
+  env_finish(&e);
+}
+
 TEST(streaming_in_pieces) {
   env_t e;
   env_init(&e, NULL, "http");
@@ -280,6 +342,7 @@ int main(void) {
   RUN(methods_headers_and_bodies);
   RUN(error_statuses_are_not_errors);
   RUN(retry_after_captured);
+  RUN(amz_headers_captured);
   RUN(streaming_in_pieces);
   RUN(abort_from_on_data);
   RUN(body_over_cap);
