@@ -79,6 +79,16 @@ typedef struct sk__rctx {
   sk__obs_t *obs;          /* observations for the next plan */
   size_t nobs;
   size_t obs_cap;
+  /* cloud jobs (cloudexec.c) */
+  json_t *fresh;           /* instance → attempt: cloud attempts started in this reconcile */
+  sk_controller_op_t *job_cancels; /* CANCEL_JOB ops, emitted after the Pod kills */
+  size_t njob_cancels;
+  size_t job_cancels_cap;
+  sk_controller_op_t *job_ensures; /* ENSURE_JOB ops, emitted after the Pod creates */
+  size_t njob_ensures;
+  size_t job_ensures_cap;
+  bool add_finalizer;
+  bool remove_finalizer;
 } sk__rctx_t;
 
 /* Queues an observation (copies message, takes outputs and ref). */
@@ -137,6 +147,21 @@ typedef struct sk__executor {
 /* The executor of a step kind (one for every kind; those skeind cannot run
  * yet fail their attempts with a message saying so). */
 const sk__executor_t *sk__executor_for(sk_step_kind_t kind);
+
+/* ---- cloud jobs (cloudexec.c; rules C1-C5 of controller.h) ---- */
+
+extern const sk__executor_t sk__cloud_executor;
+/* After the plans, on the status the reconcile ends with: brings the
+ * tracker's news into the cloud refs, asks to follow running jobs and to
+ * cancel those no longer wanted, and decides the finalizer. */
+int sk__cloud_sync(sk__rctx_t *c);
+/* The Workflow is being deleted: cancel every job not done; release the
+ * finalizer once they all are. */
+int sk__cloud_deleting(sk__rctx_t *c);
+/* Moves the job ops into their places in out (see emit_ops). */
+int sk__cloud_emit(sk__rctx_t *c, bool cancels);
+/* Frees job ops that were not emitted. */
+void sk__cloud_release(sk__rctx_t *c);
 
 /* ---- the status (crstatus.c) ---- */
 

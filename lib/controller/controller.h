@@ -31,6 +31,11 @@
  *     DELETE_WORKFLOW: DELETE, with preconditions {uid: op.uid} when
  *     op.uid is set (a newer object of the same name is never deleted);
  *     404 NotFound and 409 (the precondition failed) are success.
+ *     ADD_FINALIZER comes first and must succeed before the ops after it
+ *     (a failure: requeue with backoff). ENSURE_JOB and CANCEL_JOB go to
+ *     the job tracker (key: workflow uid, instance, attempt); a job the
+ *     result names in neither may be forgotten by the tracker once the
+ *     status is written. REMOVE_FINALIZER and DELETE_WORKFLOW come last.
  *  3. Record out.events (involvedObject: the Workflow).
  *  4. Reconcile again at out.requeue_at_ms (0 = only on the next watch
  *     event): retries, timeouts, the deadline, a Pod's waiting grace
@@ -96,9 +101,9 @@
  *    so the status that records the start also names the Pod; KILL actions
  *    become DELETE_POD ops. The engine plans again with what the starts
  *    gave, until nothing new happens in this reconcile.
- *  - Executors: one per step kind, in one table (executor.c). Only pod
- *    steps have one so far; a step of another kind fails its attempt with
- *    "vertex steps are not supported by skeind yet".
+ *  - Executors: one per step kind, in one table (executor.c): pod, and
+ *    vertex and sagemaker (cloudexec.c, below); a step of another kind
+ *    fails its attempt with "rollout steps are not supported by skeind yet".
  *  - Pods of this workflow (controller ownerReference with its uid; other
  *    Pods are never touched) that are still running but whose attempt has
  *    ended, or whose workflow is finished → DELETE_POD.
@@ -121,6 +126,51 @@
  *    step instance fails for good (at most SK_CONTROLLER_MAX_STEP_EVENTS
  *    per reconcile, then one saying how many more); Warning InvalidSpec,
  *    StatusUnreadable.
+ *
+ * ---- Cloud jobs (vertex and sagemaker steps; cloudexec.c) ----
+ *
+ *  The driver runs a job tracker (lib/cloud/jobs.h): the reconciler says
+ *  which jobs must be followed (ENSURE_JOB) or stopped (CANCEL_JOB), and
+ *  the driver passes back what the tracker knows in in.jobs, keyed by
+ *  (instance, attempt), as it passes Pods. The tracker's changes are
+ *  events for the Workflow's key, as Pod events are.
+ *
+ *  C1. A START records the attempt Running with ref {kind:
+ *      VertexCustomJob | SageMakerTrainingJob | SageMakerProcessingJob,
+ *      attempt} and asks ENSURE_JOB: the job is submitted only after the
+ *      status that records its start is stored (rule 1, as for Pods).
+ *  C2. Every reconcile asks ENSURE_JOB again for every Running cloud
+ *      attempt (the tracker ignores a job it already follows), with the
+ *      job's name once the ref records it (a restarted driver resumes
+ *      polling it), and with adopt_first when no name is recorded and the
+ *      start was not made in this reconcile: a create may have been sent
+ *      before a crash, so the tracker looks for the job by its labels or
+ *      its deterministic name before creating one.
+ *  C3. What the tracker learns goes into the ref: the job's name (so the
+ *      status names the job before its first poll), the cloud's state, and
+ *      done: true once nothing of that attempt runs in the cloud any more
+ *      (the job ended, or a cancel was accepted or given up on). A job
+ *      that ended reports its attempt: Succeeded with the job's outputs,
+ *      Failed with the cloud's reason, and cancelled by someone else as
+ *      Failed "the job was cancelled outside skein".
+ *  C4. A ref whose attempt is no longer the record's Running one (the
+ *      attempt timed out, was stopped by spec.shutdown or the deadline,
+ *      or the workflow ended) and is not done gets CANCEL_JOB, in every
+ *      reconcile until it is done (no_create: after a restart, a job that
+ *      was never created is not created to be cancelled). A cancel given
+ *      up on after the tracker's retries is a Warning event
+ *      CloudJobCancelFailed naming the job, and counts as done.
+ *      Known limit: when a retry starts the next attempt, the ref moves to
+ *      it; an earlier attempt's cancel still in progress then rests on
+ *      the running driver alone.
+ *  C5. The finalizer SK_CONTROLLER_FINALIZER is added (ADD_FINALIZER,
+ *      before any ENSURE_JOB of that reconcile) to a running Workflow
+ *      that has a cloud step, and removed (REMOVE_FINALIZER) once the
+ *      workflow is finished and every cloud ref is done, or, while the
+ *      Workflow is being deleted, once every job is cancelled or ended
+ *      (from in.jobs: nothing is written to an object on its way out).
+ *      Deleting a Workflow therefore cancels its jobs, and never leaves
+ *      the object stuck: a cancel given up on releases it with an event.
  *
  * ---- The Pod (sk_controller_build_pod) ----
  *
@@ -186,6 +236,8 @@
  * registry hiccup or a Secret created a moment late. */
 #define SK_CONTROLLER_WAITING_GRACE_MS (5 * 60 * 1000)
 #define SK_CONTROLLER_MAX_STEP_EVENTS 10
+/* Keeps a Workflow with cloud jobs until they are cancelled (C5). */
+#define SK_CONTROLLER_FINALIZER "skein.dev/cloud-jobs"
 
 /* ---- names ---- */
 
@@ -297,6 +349,27 @@ typedef struct sk_controller_create_error {
   const char *message;  /* the API server's message, e.g. a quota or admission refusal */
 } sk_controller_create_error_t;
 
+/* What the driver's job tracker knows of the job of one attempt. */
+typedef enum {
+  SK_CONTROLLER_JOB_SUBMITTING, /* being created or looked up */
+  SK_CONTROLLER_JOB_RUNNING,
+  SK_CONTROLLER_JOB_SUCCEEDED,
+  SK_CONTROLLER_JOB_FAILED,     /* failed, or its create was refused for good */
+  SK_CONTROLLER_JOB_CANCELLED,
+} sk_controller_job_phase_t;
+
+typedef struct sk_controller_job {
+  const char *instance;
+  int attempt;
+  sk_controller_job_phase_t phase;
+  const char *name;      /* the cloud's name for the job, NULL until known */
+  const char *state;     /* the cloud's last state string, or NULL */
+  const char *message;   /* FAILED / CANCELLED: why */
+  json_t *outputs;       /* SUCCEEDED: object of strings, or NULL (borrowed) */
+  bool cancel_done;      /* a cancel was accepted (or the job had ended) */
+  bool cancel_gave_up;   /* the cancel failed after the tracker's retries */
+} sk_controller_job_t;
+
 typedef struct sk_controller_in {
   json_t *workflow;           /* the Workflow object as read (borrowed, not changed) */
   /* The Pods the driver knows for this Workflow (borrowed): those it
@@ -310,6 +383,8 @@ typedef struct sk_controller_in {
   size_t ngone;
   const sk_controller_create_error_t *create_errors; /* refusals since the last reconcile */
   size_t ncreate_errors;
+  const sk_controller_job_t *jobs; /* the tracker's jobs of this Workflow, may be empty */
+  size_t njobs;
   int64_t now_ms;
 } sk_controller_in_t;
 
@@ -317,13 +392,24 @@ typedef enum {
   SK_CONTROLLER_OP_CREATE_POD,
   SK_CONTROLLER_OP_DELETE_POD,
   SK_CONTROLLER_OP_DELETE_WORKFLOW,
+  SK_CONTROLLER_OP_ENSURE_JOB,      /* follow (submit, adopt or resume) a cloud job */
+  SK_CONTROLLER_OP_CANCEL_JOB,      /* stop a cloud job (following it first if need be) */
+  SK_CONTROLLER_OP_ADD_FINALIZER,   /* name: the finalizer; uid: the Workflow's */
+  SK_CONTROLLER_OP_REMOVE_FINALIZER,
 } sk_controller_op_kind_t;
 
 typedef struct sk_controller_op {
   sk_controller_op_kind_t kind;
-  char *name;    /* the Pod's or the Workflow's name (same namespace as the Workflow) */
+  char *name;    /* the Pod's or the Workflow's name (same namespace as the Workflow);
+                    *_JOB: the step instance; *_FINALIZER: the finalizer */
   char *uid;     /* DELETE_*: the uid precondition (NULL when unknown) */
-  json_t *pod;   /* CREATE_POD: the Pod to POST (own reference) */
+  json_t *pod;   /* CREATE_POD: the Pod to POST (own reference);
+                    *_JOB: the step's templated kind body (vertex: / sagemaker:) */
+  /* *_JOB only: */
+  int attempt;
+  sk_step_kind_t step_kind;  /* SK_STEP_VERTEX or SK_STEP_SAGEMAKER */
+  char *job_name;            /* the job's recorded name, or NULL */
+  bool adopt_first;          /* ENSURE: look for an earlier create before creating */
 } sk_controller_op_t;
 
 typedef struct sk_controller_event {

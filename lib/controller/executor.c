@@ -2,7 +2,8 @@
  * Executors: how a step kind's attempts are carried out by skeind. The
  * table at the bottom is the one place a kind is wired in; a kind without
  * an executor of its own gets one that fails its attempts with a message
- * saying skeind cannot run it yet (cloud and rollout steps come later).
+ * saying skeind cannot run it yet (resource and rollout steps come later);
+ * the cloud job kinds' executor is in cloudexec.c.
  *
  * The pod executor is pure like the rest of the reconciler: a START
  * becomes a Pod to create and a STARTED observation naming it, a KILL a
@@ -222,6 +223,8 @@ static const sk__executor_t k_unsupported = {unsupported_start, unsupported_kill
 
 static const sk__executor_t *const k_executors[SK_STEP_KIND_COUNT] = {
     [SK_STEP_POD] = &k_pod_executor,
+    [SK_STEP_VERTEX] = &sk__cloud_executor,
+    [SK_STEP_SAGEMAKER] = &sk__cloud_executor,
 };
 
 const sk__executor_t *sk__executor_for(sk_step_kind_t kind) {

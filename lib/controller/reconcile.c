@@ -35,6 +35,8 @@ static void rctx_release(sk__rctx_t *c) {
   json_decref(c->gc_order);
   sk__obs_clear(c);
   free(c->obs);
+  json_decref(c->fresh);
+  sk__cloud_release(c);
 }
 
 /* Indexes this workflow's Pods by name; tombstones of Pods that are live
@@ -221,10 +223,17 @@ static int delete_ops(sk__rctx_t *c, json_t *order) {
   return 0;
 }
 
-/* Ops in their order: stop what must stop (freeing room), create, then
- * tidy up finished Pods, then the Workflow itself. */
+/* Ops in their order: the finalizer that guards cloud jobs, stop what
+ * must stop (freeing room), create and follow, then tidy up finished
+ * Pods, release the finalizer, and the Workflow itself. */
 static int emit_ops(sk__rctx_t *c) {
-  int rc = delete_ops(c, c->kill_order);
+  int rc = 0;
+  if (c->add_finalizer)
+    rc = sk__out_op(c->out, SK_CONTROLLER_OP_ADD_FINALIZER, SK_CONTROLLER_FINALIZER, c->uid, NULL);
+  if (rc == 0)
+    rc = delete_ops(c, c->kill_order);
+  if (rc == 0)
+    rc = sk__cloud_emit(c, true);
   size_t i;
   json_t *v;
   json_array_foreach(c->create_order, i, v) {
@@ -236,7 +245,12 @@ static int emit_ops(sk__rctx_t *c) {
       rc = sk__out_op(c->out, SK_CONTROLLER_OP_CREATE_POD, name, NULL, json_incref(pod));
   }
   if (rc == 0)
+    rc = sk__cloud_emit(c, false);
+  if (rc == 0)
     rc = delete_ops(c, c->gc_order);
+  if (rc == 0 && c->remove_finalizer)
+    rc = sk__out_op(c->out, SK_CONTROLLER_OP_REMOVE_FINALIZER, SK_CONTROLLER_FINALIZER, c->uid,
+                    NULL);
   if (rc == 0 && c->delete_workflow)
     rc = sk__out_op(c->out, SK_CONTROLLER_OP_DELETE_WORKFLOW, c->name, c->uid, NULL);
   return rc;
@@ -255,9 +269,16 @@ static int reconcile(sk__rctx_t *c) {
   bool unreadable = rc < 0;
   json_t *deleting = json_object_get(md, "deletionTimestamp");
   if (deleting && !json_is_null(deleting)) {
-    /* Nothing is written to an object on its way out. */
+    /* Nothing is written to an object on its way out. The model is
+     * only needed to address cloud jobs that must be cancelled. */
     c->out->phase = c->st.phase;
+    char *invalid = NULL;
+    if (!unreadable && load_spec(c, &invalid) == SK_ENOMEM)
+      return SK_ENOMEM;
+    free(invalid);
     rc = sk__gc_deleting(c);
+    if (rc == 0)
+      rc = sk__cloud_deleting(c);
     return rc == 0 ? emit_ops(c) : rc;
   }
   raw_policies(c);
@@ -285,6 +306,8 @@ static int reconcile(sk__rctx_t *c) {
     }
   }
   if (rc == 0)
+    rc = sk__cloud_sync(c);
+  if (rc == 0)
     rc = sk__gc(c);
   if (rc == 0)
     rc = sk__status_finish(c);
@@ -295,7 +318,8 @@ static int reconcile(sk__rctx_t *c) {
 
 int sk_controller_reconcile(const sk_controller_in_t *in, sk_controller_out_t *out) {
   if (!in || !out || !json_is_object(in->workflow) || (in->npods && !in->pods) ||
-      (in->ngone && !in->gone_pods) || (in->ncreate_errors && !in->create_errors))
+      (in->ngone && !in->gone_pods) || (in->ncreate_errors && !in->create_errors) ||
+      (in->njobs && !in->jobs))
     return SK_EINVAL;
   json_t *md = json_object_get(in->workflow, "metadata");
   const char *name = sk__jstr(md, "name");
@@ -320,9 +344,10 @@ int sk_controller_reconcile(const sk_controller_in_t *in, sk_controller_out_t *o
   c.kill_order = json_array();
   c.gc_deletes = json_object();
   c.gc_order = json_array();
+  c.fresh = json_object();
   int rc = SK_ENOMEM;
   if (c.pods && c.gone && c.foreign && c.creates && c.create_order && c.kill_deletes && c.kill_order &&
-      c.gc_deletes && c.gc_order)
+      c.gc_deletes && c.gc_order && c.fresh)
     rc = reconcile(&c);
   rctx_release(&c);
   if (rc < 0)

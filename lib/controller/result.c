@@ -24,6 +24,7 @@ void sk_controller_out_release(sk_controller_out_t *out) {
   for (size_t i = 0; i < out->nops; i++) {
     free(out->ops[i].name);
     free(out->ops[i].uid);
+    free(out->ops[i].job_name);
     json_decref(out->ops[i].pod);
   }
   free(out->ops);

@@ -336,14 +336,14 @@ TEST(unsupported_kind_fails_its_step) {
   cluster_init(&k, "  steps:\n"
                    "    - name: train\n"
                    "      retry: {limit: 1}\n"
-                   "      vertex: {location: us-central1, customJob: {jobSpec: {workerPoolSpecs: [{}]}}}\n"
+                   "      resource: {action: apply, manifest: m}\n"
                    "    - name: after\n      dependsOn: [train]\n"
                    "      pod: {image: busybox, command: [run]}\n");
   REQUIRE(k.wf);
   settle(&k);
   CHECK_STR(wf_phase(&k), "Failed");
   CHECK_STR(rec_str(&k, "train", "message"),
-            "failed after 2 attempts: vertex steps are not supported by skeind yet");
+            "failed after 2 attempts: resource steps are not supported by skeind yet");
   CHECK_STR(rec_str(&k, "after", "phase"), "Skipped");
   CHECK_INT(k.creates, 0);
   CHECK_INT(k.status_writes, 1);

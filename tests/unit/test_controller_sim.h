@@ -86,6 +86,18 @@ typedef struct cluster {
   json_t *created;     /* name → the Pod as first created (before the kubelet) */
   sk_controller_create_error_t refuse;  /* a create the "API server" refuses, once */
   char *refused_msg;
+  /* A fake job tracker and cloud (cloud steps): the tracker's view goes
+   * to the reconciler in in.jobs; the cloud outlives a tracker restart. */
+  json_t *jobs;        /* "instance/attempt" → {phase, name, state, message, outputs,
+                          cancel_done, cancel_gave_up} (what in.jobs says) */
+  json_t *cloud;       /* "instance/attempt" → job name: the jobs that exist */
+  int job_creates;     /* jobs created in the cloud */
+  int job_adopts;      /* ensures that found the job instead of creating it */
+  int job_cancels;     /* cancel requests that reached a job */
+  bool cancel_refused; /* the cloud refuses cancels: the tracker gives up */
+  int finalizer_adds;
+  int finalizer_removes;
+  int job_changes;     /* tracker ops that changed something (settle's measure) */
 } cluster_t;
 
 /* The Workflow object of a YAML body under WF_HEAD, as the API server
@@ -126,6 +138,8 @@ SIM void cluster_init(cluster_t *k, const char *body) {
   k->order = json_array();
   k->gone = json_object();
   k->created = json_object();
+  k->jobs = json_object();
+  k->cloud = json_object();
   k->now = T0;
   sk_buf_init(&k->log, 1 << 22);
 }
@@ -136,6 +150,8 @@ SIM void cluster_release(cluster_t *k) {
   json_decref(k->order);
   json_decref(k->gone);
   json_decref(k->created);
+  json_decref(k->jobs);
+  json_decref(k->cloud);
   free(k->refused_msg);
   sk_buf_release(&k->log);
 }
@@ -191,6 +207,160 @@ SIM size_t running_pods(const cluster_t *k) {
   return n;
 }
 
+/* ---- the fake job tracker and cloud ---- */
+
+SIM void job_key(char *out, size_t len, const char *instance, int attempt) {
+  snprintf(out, len, "%s/%d", instance, attempt);
+}
+
+SIM json_t *job_of(const cluster_t *k, const char *instance, int attempt) {
+  char key[128];
+  job_key(key, sizeof(key), instance, attempt);
+  return json_object_get(k->jobs, key);
+}
+
+/* The tracker as jobs.h describes it: a known job is left alone; a named
+ * one is resumed; adopt_first (or no_create for a cancel) looks in the
+ * cloud first; otherwise the job is created, and named at once. */
+SIM void apply_job_op(cluster_t *k, const sk_controller_op_t *op) {
+  char key[128];
+  job_key(key, sizeof(key), op->name, op->attempt);
+  bool cancel = op->kind == SK_CONTROLLER_OP_CANCEL_JOB;
+  json_t *j = json_object_get(k->jobs, key);
+  if (!j) {
+    const char *existing = json_string_value(json_object_get(k->cloud, key));
+    if (op->job_name || (existing && (op->adopt_first || cancel))) {
+      if (!op->job_name)
+        k->job_adopts++;
+      j = json_pack("{s:s, s:s, s:s}", "phase", "RUNNING", "name",
+                    op->job_name ? op->job_name : existing, "state", "RUNNING");
+    } else if (cancel) {
+      j = json_pack("{s:s, s:b}", "phase", "CANCELLED", "cancel_done", 1);
+    } else {
+      char name[160];
+      snprintf(name, sizeof(name), "job-%s", key);
+      json_object_set_new(k->cloud, key, json_string(name));
+      k->job_creates++;
+      sk_buf_printf(&k->log, "job create %s%s\n", key, op->adopt_first ? " (after a lookup)" : "");
+      j = json_pack("{s:s, s:s, s:s}", "phase", "RUNNING", "name", name, "state", "QUEUED");
+    }
+    json_object_set_new(k->jobs, key, j);
+    k->job_changes++;
+  }
+  if (cancel && !json_is_true(json_object_get(j, "cancel_done")) &&
+      !json_is_true(json_object_get(j, "cancel_gave_up"))) {
+    k->job_cancels++;
+    k->job_changes++;
+    sk_buf_printf(&k->log, "job cancel %s\n", key);
+    json_object_set_new(j, k->cancel_refused ? "cancel_gave_up" : "cancel_done", json_true());
+  }
+}
+
+/* The cloud moves a tracked job on (phase SUCCEEDED, FAILED, CANCELLED). */
+SIM void job_set(cluster_t *k, const char *instance, int attempt, const char *phase,
+                 const char *state, const char *message, json_t *outputs) {
+  json_t *j = job_of(k, instance, attempt);
+  if (!j) {
+    FAILF("no job %s/%d to change", instance, attempt);
+    json_decref(outputs);
+    return;
+  }
+  json_object_set_new(j, "phase", json_string(phase));
+  json_object_set_new(j, "state", json_string(state));
+  if (message)
+    json_object_set_new(j, "message", json_string(message));
+  if (outputs)
+    json_object_set_new(j, "outputs", outputs);
+}
+
+/* A restarted driver: its tracker knows nothing; the cloud keeps its jobs. */
+SIM void tracker_restart(cluster_t *k) { json_object_clear(k->jobs); }
+
+SIM bool wf_has_finalizer(const cluster_t *k) {
+  json_t *fins = json_object_get(json_object_get(k->wf, "metadata"), "finalizers");
+  size_t i;
+  json_t *v;
+  json_array_foreach(fins, i, v) {
+    if (strcmp(json_string_value(v), SK_CONTROLLER_FINALIZER) == 0)
+      return true;
+  }
+  return false;
+}
+
+SIM void apply_finalizer_op(cluster_t *k, const sk_controller_op_t *op) {
+  json_t *md = json_object_get(k->wf, "metadata");
+  json_t *fins = json_object_get(md, "finalizers");
+  if (!fins) {
+    fins = json_array();
+    json_object_set_new(md, "finalizers", fins);
+  }
+  if (op->kind == SK_CONTROLLER_OP_ADD_FINALIZER) {
+    if (!wf_has_finalizer(k))
+      json_array_append_new(fins, json_string(op->name));
+    k->finalizer_adds++;
+    sk_buf_printf(&k->log, "finalizer add\n");
+    return;
+  }
+  size_t i;
+  json_t *v;
+  json_array_foreach(fins, i, v) {
+    if (strcmp(json_string_value(v), op->name) == 0) {
+      json_array_remove(fins, i);
+      break;
+    }
+  }
+  k->finalizer_removes++;
+  sk_buf_printf(&k->log, "finalizer remove\n");
+  /* The API server deletes an object being deleted once its last
+   * finalizer goes. */
+  json_t *ts = json_object_get(md, "deletionTimestamp");
+  if (ts && !json_is_null(ts) && json_array_size(fins) == 0)
+    k->wf_deleted = true;
+}
+
+SIM sk_controller_job_phase_t job_phase_of(const char *s) {
+  if (strcmp(s, "SUBMITTING") == 0)
+    return SK_CONTROLLER_JOB_SUBMITTING;
+  if (strcmp(s, "SUCCEEDED") == 0)
+    return SK_CONTROLLER_JOB_SUCCEEDED;
+  if (strcmp(s, "FAILED") == 0)
+    return SK_CONTROLLER_JOB_FAILED;
+  if (strcmp(s, "CANCELLED") == 0)
+    return SK_CONTROLLER_JOB_CANCELLED;
+  return SK_CONTROLLER_JOB_RUNNING;
+}
+
+/* in.jobs from the fake tracker (strings borrowed from k->jobs; the
+ * instance parts are copied into names, freed with the array). */
+SIM sk_controller_job_t *jobs_input(cluster_t *k, size_t *n, char ***names) {
+  *n = json_object_size(k->jobs);
+  sk_controller_job_t *jobs = calloc(*n + 1, sizeof(*jobs));
+  *names = calloc(*n + 1, sizeof(char *));
+  size_t i = 0;
+  const char *key;
+  json_t *j;
+  json_object_foreach(k->jobs, key, j) {
+    char *inst = strdup(key);
+    char *slash = strrchr(inst, '/');
+    *slash = '\0';
+    (*names)[i] = inst;
+    jobs[i].instance = inst;
+    jobs[i].attempt = atoi(slash + 1);
+    jobs[i].phase = job_phase_of(json_string_value(json_object_get(j, "phase")));
+    jobs[i].name = json_string_value(json_object_get(j, "name"));
+    jobs[i].state = json_string_value(json_object_get(j, "state"));
+    jobs[i].message = json_string_value(json_object_get(j, "message"));
+    jobs[i].outputs = json_object_get(j, "outputs");
+    jobs[i].cancel_done = json_is_true(json_object_get(j, "cancel_done"));
+    jobs[i].cancel_gave_up = json_is_true(json_object_get(j, "cancel_gave_up"));
+    i++;
+  }
+  return jobs;
+}
+
+SIM void apply_job_op(cluster_t *k, const sk_controller_op_t *op);
+SIM void apply_finalizer_op(cluster_t *k, const sk_controller_op_t *op);
+
 SIM void apply_op(cluster_t *k, const sk_controller_op_t *op) {
   switch (op->kind) {
   case SK_CONTROLLER_OP_CREATE_POD: {
@@ -236,6 +406,14 @@ SIM void apply_op(cluster_t *k, const sk_controller_op_t *op) {
     k->wf_deleted = true;
     sk_buf_printf(&k->log, "delete workflow %s\n", op->name);
     return;
+  case SK_CONTROLLER_OP_ENSURE_JOB:
+  case SK_CONTROLLER_OP_CANCEL_JOB:
+    apply_job_op(k, op);
+    return;
+  case SK_CONTROLLER_OP_ADD_FINALIZER:
+  case SK_CONTROLLER_OP_REMOVE_FINALIZER:
+    apply_finalizer_op(k, op);
+    return;
   }
 }
 
@@ -276,10 +454,17 @@ SIM int reconcile_once(cluster_t *k, sk_controller_out_t *out, bool apply) {
   sk_controller_in_t in;
   json_t **pods, **gone;
   make_input(k, &in, &pods, &gone);
+  char **job_names = NULL;
+  sk_controller_job_t *jobs = jobs_input(k, &in.njobs, &job_names);
+  in.jobs = jobs;
   sk_controller_out_init(out);
   int rc = sk_controller_reconcile(&in, out);
   free(pods);
   free(gone);
+  for (size_t i = 0; i < in.njobs; i++)
+    free(job_names[i]);
+  free(job_names);
+  free(jobs);
   k->reconciles++;
   if (rc < 0) {
     FAILF("reconcile failed: %s", sk_strerror(rc));
@@ -307,9 +492,16 @@ SIM int reconcile_once(cluster_t *k, sk_controller_out_t *out, bool apply) {
 SIM int settle(cluster_t *k) {
   for (int n = 1; n <= 50; n++) {
     sk_controller_out_t out;
+    int changes = k->job_changes;
     if (reconcile_once(k, &out, true) < 0)
       return n;
-    bool quiet = !out.status && out.nops == 0;
+    /* Asking the tracker again about jobs it already follows is what
+     * every reconcile of a running cloud step does, and changes nothing. */
+    size_t job_ops = 0;
+    for (size_t i = 0; i < out.nops; i++)
+      job_ops += out.ops[i].kind == SK_CONTROLLER_OP_ENSURE_JOB ||
+                 out.ops[i].kind == SK_CONTROLLER_OP_CANCEL_JOB;
+    bool quiet = !out.status && out.nops == job_ops && k->job_changes == changes;
     sk_controller_out_release(&out);
     if (quiet || k->wf_deleted)
       return n;
