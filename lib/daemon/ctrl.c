@@ -52,6 +52,7 @@ struct sk_daemon_ctrl {
   sk_kube_informer_t *pod_inf;
   sk_kube_wq_t *queue;
   sk_daemon_index_t *index;
+  sk_daemon_cloud_t *cloud;  /* cloud jobs; NULL without an HTTP client */
   bool stopping;
   size_t inflight;          /* reconciles between get and done */
   void (*stop_done)(void *arg);
@@ -76,6 +77,7 @@ typedef struct {
   size_t pod_ops_left;      /* pod ops not yet answered */
   bool retry;               /* something failed that a requeue can fix */
   bool deleted_workflow;
+  char rv[64];              /* the Workflow's latest resourceVersion we know */
   int64_t started_mono;
 } recon_t;
 
@@ -94,10 +96,15 @@ static void split_key(const char *key, char *ns, size_t nslen, char *name, size_
   snprintf(name, namelen, "%s", slash + 1);
 }
 
+static void cloud_enqueue(const char *key, void *arg);
+
 static void enqueue(sk_daemon_ctrl_t *c, const char *key) {
   if (!c->stopping)
     sk_kube_wq_add(c->queue, key);
 }
+
+/* A cloud job changed: its Workflow is reconciled, as for a Pod event. */
+static void cloud_enqueue(const char *key, void *arg) { enqueue(arg, key); }
 
 /* The spec step an instance belongs to, for the kind label of the step
  * metrics: the step of that name, else the fan-out step "<step>-<i>". */
@@ -199,11 +206,65 @@ static void workflow_deleted(const sk_kube_result_t *res, void *arg) {
   finish(r);
 }
 
+static const sk_controller_op_t *find_op(const recon_t *r, sk_controller_op_kind_t kind) {
+  for (size_t i = 0; i < r->out.nops; i++)
+    if (r->out.ops[i].kind == kind)
+      return &r->out.ops[i];
+  return NULL;
+}
+
+/* The Workflow's finalizers with ours added or taken out, as a merge patch
+ * that carries the resourceVersion we know: a concurrent change of the
+ * list is a conflict (retried), never overwritten. */
+static int patch_finalizers(recon_t *r, bool add, sk_kube_done_cb done) {
+  json_t *fins = json_array();
+  size_t i;
+  json_t *v;
+  json_array_foreach(json_object_get(json_object_get(r->obj, "metadata"), "finalizers"), i, v) {
+    if (json_is_string(v) && strcmp(json_string_value(v), SK_CONTROLLER_FINALIZER) != 0)
+      json_array_append(fins, v);
+  }
+  if (add)
+    json_array_append_new(fins, json_string(SK_CONTROLLER_FINALIZER));
+  json_t *md = json_pack("{s:o}", "finalizers", fins);
+  if (md && r->rv[0])
+    json_object_set_new(md, "resourceVersion", json_string(r->rv));
+  json_t *patch = md ? json_pack("{s:o}", "metadata", md) : NULL;
+  sk_kube_ref_t ref = {k_wf_gvr, r->ns, r->name, NULL};
+  int rc = patch ? sk_kube_patch(r->c->o.client, &ref, SK_KUBE_PATCH_MERGE, patch, done, r, NULL)
+                 : SK_ENOMEM;
+  json_decref(patch);
+  return rc;
+}
+
+static void delete_workflow_if_asked(recon_t *r);
+
+static void finalizer_removed(const sk_kube_result_t *res, void *arg) {
+  recon_t *r = arg;
+  if (res->err < 0 && res->code != 404) {
+    sk_log_v(1, LOGGER, "%s: removing finalizer: %s", r->key,
+             res->message ? res->message : sk_strerror(res->err));
+    r->retry = true;
+  }
+  delete_workflow_if_asked(r);
+}
+
 static void after_pod_ops(recon_t *r) {
   if (r->c->stopping) {
     finish(r);
     return;
   }
+  /* The cloud jobs are cancelled or ended (the reconciler says so by
+   * asking): the Workflow may go. */
+  if (!r->retry && find_op(r, SK_CONTROLLER_OP_REMOVE_FINALIZER)) {
+    if (patch_finalizers(r, false, finalizer_removed) == 0)
+      return;
+    r->retry = true;
+  }
+  delete_workflow_if_asked(r);
+}
+
+static void delete_workflow_if_asked(recon_t *r) {
   for (size_t i = 0; i < r->out.nops; i++) {
     const sk_controller_op_t *op = &r->out.ops[i];
     if (op->kind != SK_CONTROLLER_OP_DELETE_WORKFLOW || r->retry)
@@ -261,7 +322,7 @@ static void do_pod_ops(recon_t *r) {
   r->pod_ops_left = 1; /* held until every call is started */
   for (size_t i = 0; i < r->out.nops && !c->stopping; i++) {
     const sk_controller_op_t *op = &r->out.ops[i];
-    if (op->kind == SK_CONTROLLER_OP_DELETE_WORKFLOW)
+    if (op->kind != SK_CONTROLLER_OP_CREATE_POD && op->kind != SK_CONTROLLER_OP_DELETE_POD)
       continue;
     op_call_t *oc = malloc(sizeof(*oc));
     if (!oc) {
@@ -287,8 +348,41 @@ static void do_pod_ops(recon_t *r) {
     }
     r->pod_ops_left++;
   }
+  /* Cloud jobs: handed to the tracker (no API call waits here). */
+  if (c->cloud && !c->stopping)
+    sk_daemon_cloud_apply(c->cloud, r->key, r->obj, &r->out);
   if (--r->pod_ops_left == 0)
     after_pod_ops(r);
+}
+
+static void finalizer_added(const sk_kube_result_t *res, void *arg) {
+  recon_t *r = arg;
+  if (res->err < 0) {
+    /* No job may start unguarded: the ops wait for the next reconcile. */
+    sk_log_v(1, LOGGER, "%s: adding finalizer: %s", r->key,
+             res->message ? res->message : sk_strerror(res->err));
+    r->retry = true;
+    finish(r);
+    return;
+  }
+  const char *rv = sk_kube_object_rv(res->body);
+  if (rv)
+    snprintf(r->rv, sizeof(r->rv), "%s", rv);
+  do_pod_ops(r);
+}
+
+/* The ops after the status write: the finalizer first when asked (cloud
+ * jobs only start on a Workflow that deletion cannot skip past), then
+ * Pods and jobs. */
+static void do_ops(recon_t *r) {
+  if (!r->c->stopping && find_op(r, SK_CONTROLLER_OP_ADD_FINALIZER)) {
+    if (patch_finalizers(r, true, finalizer_added) == 0)
+      return;
+    r->retry = true;
+    finish(r);
+    return;
+  }
+  do_pod_ops(r);
 }
 
 static void status_written(const sk_kube_result_t *res, void *arg) {
@@ -308,9 +402,12 @@ static void status_written(const sk_kube_result_t *res, void *arg) {
     return;
   }
   sk_daemon_index_written(r->c->index, r->key, sk_kube_object_rv(r->obj), res->body);
+  const char *rv = sk_kube_object_rv(res->body);
+  if (rv)
+    snprintf(r->rv, sizeof(r->rv), "%s", rv);
   count_transitions(r->c, r);
   record_events(r);
-  do_pod_ops(r);
+  do_ops(r);
 }
 
 /* The Workflow with the new status, for PUT /status (new reference). */
@@ -329,7 +426,7 @@ static void carry_out(recon_t *r) {
   if (!r->out.status) {
     count_transitions(r->c, r);
     record_events(r);
-    do_pod_ops(r);
+    do_ops(r);
     return;
   }
   json_t *body = with_status(r->obj, r->out.status);
@@ -387,8 +484,11 @@ static void reconcile_key(sk_kube_wq_t *q, const char *key, void *arg) {
      * list does, and forgetting its Pods then would hide them from the
      * reconcile after the Workflow list (which enqueues the key again):
      * a Pod that had already finished would never be seen. */
-    if (sk_kube_informer_has_synced(c->wf_inf))
+    if (sk_kube_informer_has_synced(c->wf_inf)) {
       sk_daemon_index_forget(c->index, key);
+      if (c->cloud)
+        sk_daemon_cloud_workflow_gone(c->cloud, key);
+    }
     sk_kube_wq_forget(q, key);
     sk_kube_wq_done(q, key);
     return;
@@ -404,6 +504,8 @@ static void reconcile_key(sk_kube_wq_t *q, const char *key, void *arg) {
   snprintf(r->key, sizeof(r->key), "%s", key);
   split_key(key, r->ns, sizeof(r->ns), r->name, sizeof(r->name));
   r->obj = json_incref(sk_daemon_index_current(c->index, key, cached));
+  const char *rv = sk_kube_object_rv(r->obj);
+  snprintf(r->rv, sizeof(r->rv), "%s", rv ? rv : "");
   sk_controller_out_init(&r->out);
   c->inflight++;
 
@@ -419,7 +521,13 @@ static void reconcile_key(sk_kube_wq_t *q, const char *key, void *arg) {
     in.create_errors = inputs.errors;
     in.ncreate_errors = inputs.nerrors;
     in.now_ms = sk_time_now_ms();
-    rc = sk_controller_reconcile(&in, &r->out);
+    sk_controller_job_t *jobs = NULL;
+    if (c->cloud)
+      rc = sk_daemon_cloud_inputs(c->cloud, key, &jobs, &in.njobs);
+    in.jobs = jobs;
+    if (rc == 0)
+      rc = sk_controller_reconcile(&in, &r->out);
+    free(jobs);
     sk_daemon_inputs_release(&inputs);
   }
   if (rc < 0) {
@@ -601,6 +709,14 @@ int sk_daemon_ctrl_create(const sk_daemon_ctrl_opts_t *opts, sk_daemon_ctrl_t **
   c->pod_inf = sk_kube_informer_create(opts->client, &po, &ph);
   if (!c->index || !c->queue || !c->wf_inf || !c->pod_inf)
     goto fail;
+  if (opts->http) {
+    sk_daemon_cloud_opts_t co = {opts->loop,          opts->http,           opts->client,
+                                 opts->metrics,       opts->gcp_project,    opts->aws_region,
+                                 opts->vertex_qps,    opts->sagemaker_qps,  cloud_enqueue,
+                                 c};
+    if (sk_daemon_cloud_create(&co, &c->cloud) < 0)
+      goto fail;
+  }
   register_metrics(c);
   *out = c;
   return 0;
@@ -652,6 +768,7 @@ static void ctrl_free(uv_handle_t *h) { free(h->data); }
 void sk_daemon_ctrl_destroy(sk_daemon_ctrl_t *c) {
   if (!c)
     return;
+  sk_daemon_cloud_destroy(c->cloud);
   sk_kube_informer_destroy(c->wf_inf);
   sk_kube_informer_destroy(c->pod_inf);
   sk_kube_wq_destroy(c->queue);

@@ -91,6 +91,40 @@ void sk_daemon_inputs_release(sk_daemon_inputs_t *in);
 /* Numbers for tests and metrics. */
 size_t sk_daemon_index_workflows(const sk_daemon_index_t *ix);
 
+/* ---- cloud jobs (cloud.c) ---- */
+
+/* Carries out the reconciler's ENSURE_JOB and CANCEL_JOB ops with the job
+ * tracker (lib/cloud/jobs.h) and the right credentials, and hands the
+ * tracker's news back as the next reconcile's in.jobs. */
+typedef struct sk_daemon_cloud sk_daemon_cloud_t;
+
+typedef struct {
+  uv_loop_t *loop;
+  sk_http_t *http;             /* borrowed: the cloud APIs' client */
+  sk_kube_client_t *client;    /* borrowed: reads credentials Secrets */
+  sk_metrics_t *metrics;       /* borrowed; may be NULL */
+  const char *gcp_project;     /* default Vertex project, or NULL */
+  const char *aws_region;      /* default SageMaker region, or NULL */
+  double vertex_qps;           /* 0: the tracker's default */
+  double sagemaker_qps;
+  /* A job of the Workflow with this key changed: reconcile it. */
+  void (*enqueue)(const char *wf_key, void *arg);
+  void *arg;
+} sk_daemon_cloud_opts_t;
+
+int sk_daemon_cloud_create(const sk_daemon_cloud_opts_t *opts, sk_daemon_cloud_t **out);
+void sk_daemon_cloud_destroy(sk_daemon_cloud_t *dc);
+/* in.jobs for a Workflow (free *jobs; the strings in it are valid until
+ * the loop runs again). */
+int sk_daemon_cloud_inputs(sk_daemon_cloud_t *dc, const char *wf_key, sk_controller_job_t **jobs,
+                           size_t *njobs);
+/* Carries out out's job ops for workflow (as reconciled), after its
+ * status was written; forgets the jobs it no longer names. */
+void sk_daemon_cloud_apply(sk_daemon_cloud_t *dc, const char *wf_key, json_t *workflow,
+                           const sk_controller_out_t *out);
+/* The Workflow left the cache: cancel what it still runs. */
+void sk_daemon_cloud_workflow_gone(sk_daemon_cloud_t *dc, const char *wf_key);
+
 /* ---- the workflow controller ---- */
 
 /* Whether a failed API call may succeed when tried again (the network,
@@ -109,6 +143,11 @@ typedef struct {
   sk_metrics_t *metrics;       /* borrowed; may be NULL */
   const char *namespace;       /* NULL = all */
   unsigned workers;
+  sk_http_t *http;             /* borrowed: for cloud jobs; NULL = no cloud steps */
+  const char *gcp_project;     /* cloud defaults and limits, see sk_daemon_cloud_opts_t */
+  const char *aws_region;
+  double vertex_qps;
+  double sagemaker_qps;
 } sk_daemon_ctrl_opts_t;
 
 int sk_daemon_ctrl_create(const sk_daemon_ctrl_opts_t *opts, sk_daemon_ctrl_t **out);

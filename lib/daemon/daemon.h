@@ -31,6 +31,10 @@ typedef struct {
   double qps;            /* --kube-api-qps (20) */
   int burst;             /* --kube-api-burst (30) */
   int workers;           /* --workers: Workflows reconciled at once (4) */
+  double vertex_qps;     /* --cloud-vertex-qps: requests/s per Vertex location (8) */
+  double sagemaker_qps;  /* --cloud-sagemaker-qps: requests/s per SageMaker region (4) */
+  char *gcp_project;     /* --gcp-project: Vertex project when a step names none */
+  char *aws_region;      /* --aws-region: SageMaker region when a step names none */
   sk_log_format_t log_format; /* --log-format text|json */
   int verbosity;         /* -v N / --v=N / --log-level N */
   bool help;

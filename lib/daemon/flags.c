@@ -45,6 +45,16 @@ static const flag_t k_flags[] = {
     {"kube-api-qps", F_QPS, OFF(qps), "Sustained requests per second to the API server (20)."},
     {"kube-api-burst", F_INT, OFF(burst), "Requests allowed in a burst above the QPS (30)."},
     {"workers", F_INT, OFF(workers), "Workflows reconciled at the same time (4)."},
+    {"cloud-vertex-qps", F_QPS, OFF(vertex_qps),
+     "Requests per second to Vertex AI, per location, for all jobs together (8; Vertex "
+     "allows 600 per minute)."},
+    {"cloud-sagemaker-qps", F_QPS, OFF(sagemaker_qps),
+     "Requests per second to SageMaker, per region, for all jobs together (4)."},
+    {"gcp-project", F_STR, OFF(gcp_project),
+     "Vertex AI project for steps that name none (default: $GOOGLE_CLOUD_PROJECT, then the "
+     "credentials' project)."},
+    {"aws-region", F_STR, OFF(aws_region),
+     "SageMaker region for steps that name none (default: $AWS_REGION, $AWS_DEFAULT_REGION)."},
     {"log-format", F_LOGFMT, OFF(log_format), "text or json (text)."},
     {"v", F_VERBOSITY, OFF(verbosity),
      "Log verbosity: 0 normal, 1 transitions, 2 requests (also -v N, --log-level N)."},
@@ -127,6 +137,8 @@ int sk_daemon_flags_parse(int argc, char *const *argv, sk_daemon_flags_t *f, cha
   f->qps = 20;
   f->burst = 30;
   f->workers = 4;
+  f->vertex_qps = 8;
+  f->sagemaker_qps = 4;
   f->log_format = SK_LOG_TEXT;
   err[0] = '\0';
   if (set_default_str(&f->metrics_addr, ":8080") < 0 ||
@@ -183,6 +195,8 @@ void sk_daemon_flags_release(sk_daemon_flags_t *f) {
   free(f->leader_elect_id);
   free(f->metrics_addr);
   free(f->health_addr);
+  free(f->gcp_project);
+  free(f->aws_region);
   memset(f, 0, sizeof(*f));
 }
 

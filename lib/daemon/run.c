@@ -274,6 +274,13 @@ static int setup(daemon_t *d, char *err, size_t errlen) {
   o.metrics = d->metrics;
   o.namespace = f->namespace_;
   o.workers = (unsigned)f->workers;
+  o.http = d->http;
+  o.gcp_project = f->gcp_project ? f->gcp_project : getenv("GOOGLE_CLOUD_PROJECT");
+  o.aws_region = f->aws_region ? f->aws_region : getenv("AWS_REGION");
+  if (!o.aws_region)
+    o.aws_region = getenv("AWS_DEFAULT_REGION");
+  o.vertex_qps = f->vertex_qps;
+  o.sagemaker_qps = f->sagemaker_qps;
   if ((rc = sk_daemon_ctrl_create(&o, &d->ctrl)) < 0)
     return rc;
 
