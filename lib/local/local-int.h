@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <uv.h>
 
+#include "cloud/cloud.h"
+#include "cloud/jobs.h"
 #include "engine/engine.h"
+#include "http/http.h"
 #include "spec/spec.h"
 #include "util/buf.h"
 
@@ -100,8 +103,9 @@ void sk__store_release(sk__store_t *s);
 int sk__store_create(sk__store_t *s, const char *dir, char *err, size_t errlen);
 /* Opens an existing run directory for --resume and takes the lock. */
 int sk__store_open(sk__store_t *s, const char *dir, char *err, size_t errlen);
-/* Writes name (e.g. "status.json") in the run directory atomically: a
- * temporary file, then rename. The JSON is indented, ends with a newline. */
+/* Writes name (e.g. "status.json", or "steps/train/job-1.json" in a
+ * directory that exists) in the run directory atomically: a temporary file
+ * next to it, then rename. The JSON is indented, ends with a newline. */
 int sk__store_write_json(const sk__store_t *s, const char *name, json_t *j, char *err,
                          size_t errlen);
 /* Reads name from the run directory as JSON (new reference). */
@@ -118,6 +122,11 @@ int sk__store_make_step_dirs(const sk__store_t *s, const char *instance, char *e
  * starting again at attempt 1 does not overwrite what the user may still
  * want to read. work/ stays: a step may continue from its own files. */
 int sk__store_set_aside(const sk__store_t *s, const char *instance);
+/* The cloud job record of an instance with the highest number n
+ * (steps/<instance>/job-<n>.json): sets *n (0 when there is none) and
+ * *job (new reference, or NULL when there is none or it cannot be read).
+ * Job numbers only grow within a run directory, resumes included. */
+int sk__store_last_job(const sk__store_t *s, const char *instance, int *n, json_t **job);
 /* mkdir -p. */
 int sk__mkdirs(const char *path, char *err, size_t errlen);
 
@@ -143,7 +152,8 @@ typedef struct sk__render_opts {
 /* The live tree: a header line (workflow name, phase, progress, duration),
  * then one line per record: main steps, fan-out instances indented under
  * their parent, then a "finally" heading and the finally steps. Each line
- * shows phase, attempt (when > 1), duration and, for a Pending retry, when
+ * shows phase, attempt (when > 1), duration, a running cloud step's job
+ * name and state (from its ref) and, for a Pending retry, when
  * it retries. Appends lines ending in '\n' to out; returns the number of
  * lines, or a negative SK_E* code. */
 int sk__render_tree(const sk_workflow_t *wf, const sk_wf_status_t *st, int64_t now_ms,
@@ -185,6 +195,10 @@ void sk__progress_close(sk__progress_t *p);
 /* A line of skeinctl's own (a newline is added), above the tree. */
 void sk__progress_note(sk__progress_t *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* A warning on stderr (a newline is added), above the tree when the tree
+ * is drawn on the same terminal. */
+void sk__progress_warn(sk__progress_t *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* A line of a step's output, shown as "[instance] line". */
 void sk__progress_line(sk__progress_t *p, const char *instance, const char *line, size_t len);
 /* Reports a plan's phase changes: one line each when plain, a redraw when
@@ -216,6 +230,33 @@ typedef struct sk__pending_obs {
   json_t *ref;
 } sk__pending_obs_t;
 
+/* One attempt of a cloud step (cloudrun.c), from its START until the
+ * job ended and was reported, or until the cloud accepted (or we gave up)
+ * its cancel. */
+typedef struct sk__cloud_attempt {
+  char *instance;
+  int attempt;          /* the engine's attempt */
+  int job;              /* the job's number n (steps/<instance>/job-<n>.json, its key,
+                           its skein-attempt label and SageMaker name) */
+  char *key;            /* "<workflow uid>/<instance>/<n>" */
+  sk_cjob_kind_t kind;
+  bool cancelling;      /* a KILL asked the cloud to stop it */
+  bool done;            /* nothing left to report or wait for: forgotten at the next reap */
+  bool followed;        /* resumed from an interrupted run, not submitted by this one */
+  char *name;           /* last seen of the job, for notes */
+  char *state;
+  char *message;
+  struct sk__cloud_attempt *next;
+} sk__cloud_attempt_t;
+
+/* A cloud step that was Running when its run was interrupted: the first
+ * attempt after --resume follows that job instead of submitting another. */
+typedef struct sk__cloud_resume {
+  char *instance;
+  int attempt;          /* the interrupted run's attempt */
+  char *name;           /* the job's name from the status, or NULL */
+} sk__cloud_resume_t;
+
 typedef struct sk__runner {
   uv_loop_t loop;
   sk_workflow_t *wf;
@@ -241,6 +282,17 @@ typedef struct sk__runner {
   bool closing;              /* handles are being closed: the loop is ending */
   int fatal;                 /* a negative SK_E* when the runtime itself broke */
   bool status_warned;        /* a failed status.json write was reported */
+  /* Cloud steps (cloudrun.c); each part made at the first START that
+   * needs it. */
+  bool curl_ready;           /* curl_global_init was called */
+  sk_http_t *http;
+  sk_cjobs_t *cjobs;
+  sk_cloud_authz_t *gcp_authz; /* Application Default Credentials */
+  sk_cloud_authz_t *aws_authz; /* the AWS credential chain */
+  sk__cloud_attempt_t *cloud;
+  sk__cloud_resume_t *resume; /* set by run.c for --resume */
+  size_t nresume;
+  bool job_file_warned;      /* a failed job-<n>.json write was reported */
 } sk__runner_t;
 
 /* Runs the loop until the workflow is final and every process is gone.
@@ -249,5 +301,38 @@ typedef struct sk__runner {
 int sk__drive(sk__runner_t *r);
 /* Writes status.json now (warning once on failure). */
 void sk__save_status(sk__runner_t *r);
+/* Queues an observation for the next plan (and asks for one); takes the
+ * references to outputs and ref. */
+void sk__queue_obs(sk__runner_t *r, sk_obs_kind_t kind, const char *instance, int attempt,
+                   const char *message, json_t *outputs, json_t *ref);
+/* Asks for a plan soon (from a zero-delay timer). */
+void sk__schedule_plan(sk__runner_t *r);
+
+/* ---- cloud steps (cloudrun.c) ---- */
+
+/* Carries out the START of a vertex or sagemaker step: ensures the job
+ * with the tracker (submitted, or the interrupted run's job followed) and
+ * queues STARTED; any failure becomes a FAILED observation. */
+void sk__cloud_start(sk__runner_t *r, const sk_action_t *act);
+/* Carries out a KILL: asks the cloud to cancel the attempt's job. Returns
+ * false when the attempt is not a cloud attempt of ours. */
+bool sk__cloud_kill(sk__runner_t *r, const char *instance, int attempt);
+/* Cancels every job still running (the runtime broke, or the workflow
+ * ended with one left). */
+void sk__cloud_kill_all(sk__runner_t *r);
+/* Stops waiting for cancels (a third Ctrl-C): says which jobs may still
+ * run. */
+void sk__cloud_abandon(sk__runner_t *r);
+/* Forgets the attempts that are done; returns how many are left, which
+ * the run waits for as it waits for processes. Never call it from a
+ * tracker callback. */
+size_t sk__cloud_reap(sk__runner_t *r);
+/* Attempts waiting for a cancel to be accepted. */
+size_t sk__cloud_cancelling(const sk__runner_t *r);
+/* Destroys the tracker, the authorisers and the HTTP client (the loop
+ * must run afterwards), and frees the resume table. */
+void sk__cloud_close(sk__runner_t *r);
+/* Frees the resume table (also done by sk__cloud_close). */
+void sk__cloud_resume_free(sk__runner_t *r);
 
 #endif

@@ -120,6 +120,21 @@ void sk__progress_note(sk__progress_t *p, const char *fmt, ...) {
   p->dirty = true;
 }
 
+void sk__progress_warn(sk__progress_t *p, const char *fmt, ...) {
+  /* The tree goes first even when it is on stdout: on one terminal the
+   * warning would otherwise land inside it and be erased by the redraw. */
+  if (p->live)
+    erase(p);
+  fflush(p->fp);
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  fflush(stderr);
+  p->dirty = true;
+}
+
 void sk__progress_line(sk__progress_t *p, const char *instance, const char *line, size_t len) {
   if (p->live)
     erase(p);

@@ -139,13 +139,39 @@ static void wf_duration(const sk_wf_status_t *st, int64_t now_ms, char *out, siz
   sk_duration_format(end > st->started_at_ms ? end - st->started_at_ms : 0, out, n);
 }
 
-/* What a tree line says after the duration: the attempt, a pending retry,
- * or the message of a step that did not succeed. */
+/* The short form of a cloud job's name for the tree: a Vertex AI name
+ * "projects/P/locations/L/customJobs/ID" is shown from "customJobs/" on
+ * (the project and location are in the file), a SageMaker name as it is. */
+static const char *job_short_name(const char *name) {
+  const char *s = strstr(name, "/customJobs/");
+  return s ? s + 1 : name;
+}
+
+/* A running cloud step's job as its ref records it: "customJobs/123
+ * JOB_STATE_RUNNING". Nothing for other refs (a process has no name). */
+static void put_job(const sk_step_status_t *r, sk_buf_t *note) {
+  const char *name = json_string_value(json_object_get(r->ref, "name"));
+  const char *state = json_string_value(json_object_get(r->ref, "state"));
+  if (!name && !state)
+    return;
+  if (note->len)
+    sk_buf_puts(note, ", ");
+  if (name)
+    sk_buf_puts(note, job_short_name(name));
+  if (state)
+    sk_buf_printf(note, "%s%s", name ? " " : "", state);
+}
+
+/* What a tree line says after the duration: the attempt and the cloud job
+ * of a running step, a pending retry, or the message of a step that did
+ * not succeed. */
 static void tree_note(const sk_step_status_t *r, int64_t now_ms, sk_buf_t *note) {
   sk_buf_reset(note);
-  if (r->phase == SK_PHASE_RUNNING && r->attempt > 1)
-    sk_buf_printf(note, "attempt %d", r->attempt);
-  else if (r->phase == SK_PHASE_PENDING && r->retry_at_ms > 0) {
+  if (r->phase == SK_PHASE_RUNNING) {
+    if (r->attempt > 1)
+      sk_buf_printf(note, "attempt %d", r->attempt);
+    put_job(r, note);
+  } else if (r->phase == SK_PHASE_PENDING && r->retry_at_ms > 0) {
     char d[32];
     sk_duration_format(r->retry_at_ms > now_ms ? r->retry_at_ms - now_ms : 0, d, sizeof(d));
     sk_buf_printf(note, "attempt %d failed; retry in %s", r->attempt, d);

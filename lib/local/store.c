@@ -154,9 +154,13 @@ fail:
 int sk__store_write_json(const sk__store_t *s, const char *name, json_t *j, char *err,
                          size_t errlen) {
   char path[PATH_CAP], tmp[PATH_CAP];
-  char tname[256];
-  int n = snprintf(tname, sizeof(tname), ".%s.tmp", name);
-  if (n < 0 || (size_t)n >= sizeof(tname) || path_in(s, name, path, sizeof(path)) < 0 || path_in(s, tname, tmp, sizeof(tmp)) < 0) {
+  /* The temporary file sits in the same directory as the file, so the
+   * rename stays within one file system: ".<leaf>.tmp". */
+  const char *slash = strrchr(name, '/');
+  size_t dirlen = slash ? (size_t)(slash - name) + 1 : 0;
+  int n = snprintf(tmp, sizeof(tmp), "%s/%.*s.%s.tmp", s->dir, (int)dirlen, name,
+                   name + dirlen);
+  if (n < 0 || (size_t)n >= sizeof(tmp) || path_in(s, name, path, sizeof(path)) < 0) {
     snprintf(err, errlen, "path too long");
     return SK_ETOOBIG;
   }
@@ -290,4 +294,48 @@ int sk__store_set_aside(const sk__store_t *s, const char *instance) {
   }
   closedir(d);
   return rc;
+}
+
+/* n of "job-<n>.json", or 0 for any other name. */
+static int job_number(const char *name) {
+  if (strncmp(name, "job-", 4) != 0)
+    return 0;
+  const char *p = name + 4;
+  long v = 0;
+  const char *digits = p;
+  while (*p >= '0' && *p <= '9' && v < INT_MAX / 10)
+    v = v * 10 + (*p++ - '0');
+  if (p == digits || *digits == '0' || strcmp(p, ".json") != 0)
+    return 0;
+  return (int)v;
+}
+
+int sk__store_last_job(const sk__store_t *s, const char *instance, int *n, json_t **job) {
+  char dir[PATH_CAP];
+  *n = 0;
+  *job = NULL;
+  int len = snprintf(dir, sizeof(dir), "%s/steps/%s", s->dir, instance);
+  if (len < 0 || (size_t)len >= sizeof(dir))
+    return SK_ETOOBIG;
+  DIR *d = opendir(dir);
+  if (!d)
+    return errno == ENOENT ? 0 : SK_EIO;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    int k = job_number(e->d_name);
+    if (k > *n)
+      *n = k;
+  }
+  closedir(d);
+  if (*n == 0)
+    return 0;
+  char name[PATH_CAP];
+  len = snprintf(name, sizeof(name), "steps/%s/job-%d.json", instance, *n);
+  if (len < 0 || (size_t)len >= sizeof(name))
+    return SK_ETOOBIG;
+  char err[256];
+  /* An unreadable record still counts: its number is never used again. */
+  if (sk__store_read_json(s, name, job, err, sizeof(err)) < 0)
+    *job = NULL;
+  return 0;
 }

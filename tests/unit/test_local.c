@@ -289,6 +289,60 @@ TEST(store) {
   json_decref(j);
 }
 
+/* Cloud job records: written into a step directory atomically, and the
+ * highest-numbered one found again, whatever else the directory holds. */
+TEST(store_job_records) {
+  char dir[512], err[512], path[700];
+  snprintf(dir, sizeof(dir), "%s/runs/jobs", tmpdir);
+  sk__store_t s;
+  sk__store_init(&s);
+  REQUIRE(sk__store_create(&s, dir, err, sizeof(err)) == 0);
+  int n = -1;
+  json_t *job = (json_t *)1;
+  CHECK_INT(sk__store_last_job(&s, "train", &n, &job), 0);
+  CHECK_INT(n, 0);
+  CHECK(job == NULL);
+  CHECK_INT(sk__store_make_step_dirs(&s, "train", err, sizeof(err)), 0);
+  CHECK_INT(sk__store_last_job(&s, "train", &n, &job), 0);
+  CHECK_INT(n, 0);
+  for (int i = 1; i <= 11; i += 5) {
+    char name[128];
+    snprintf(name, sizeof(name), "steps/train/job-%d.json", i);
+    json_t *j = json_pack("{s:i, s:s}", "job", i, "name", "customJobs/1");
+    CHECK_INT(sk__store_write_json(&s, name, j, err, sizeof(err)), 0);
+    json_decref(j);
+  }
+  /* Names that only look like job records are not counted. */
+  static const char *const others[] = {"job-.json", "job-07.json", "job-99.json.tmp",
+                                       "job-x.json", "attempt-50.log", ".job-60.json.tmp"};
+  for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+    snprintf(path, sizeof(path), "%s/steps/train/%s", s.dir, others[i]);
+    FILE *f = fopen(path, "w");
+    REQUIRE(f != NULL);
+    fclose(f);
+  }
+  snprintf(path, sizeof(path), "%s/steps/train/.job-11.json.tmp", s.dir);
+  CHECK(!file_exists(path));
+  CHECK_INT(sk__store_last_job(&s, "train", &n, &job), 0);
+  CHECK_INT(n, 11);
+  CHECK(job && json_integer_value(json_object_get(job, "job")) == 11);
+  json_decref(job);
+  /* An unreadable record still takes its number. */
+  snprintf(path, sizeof(path), "%s/steps/train/job-12.json", s.dir);
+  FILE *f = fopen(path, "w");
+  REQUIRE(f != NULL);
+  fputs("{not json", f);
+  fclose(f);
+  CHECK_INT(sk__store_last_job(&s, "train", &n, &job), 0);
+  CHECK_INT(n, 12);
+  CHECK(job == NULL);
+  /* Setting a step's attempts aside leaves its job records. */
+  CHECK_INT(sk__store_set_aside(&s, "train"), 0);
+  CHECK_INT(sk__store_last_job(&s, "train", &n, &job), 0);
+  CHECK_INT(n, 12);
+  sk__store_release(&s);
+}
+
 /* ---- processes ---- */
 
 typedef struct proc_result {
@@ -744,6 +798,45 @@ TEST(render_tree) {
   sk_wf_status_release(&st);
 }
 
+/* A running cloud step shows its job: the Vertex name from customJobs/
+ * on, a SageMaker name whole, and the cloud's state; a process's ref
+ * (kind Process, pid) adds nothing. */
+TEST(render_tree_cloud_jobs) {
+  fake_wf_t f;
+  fake_workflow(&f);
+  sk_wf_status_t st;
+  REQUIRE(load_status(
+              &st,
+              "{\"phase\": \"Running\", \"startedAt\": \"2026-01-02T10:00:00Z\", \"steps\": ["
+              "{\"name\": \"prepare\", \"phase\": \"Running\", \"attempt\": 1,"
+              " \"startedAt\": \"2026-01-02T10:00:00Z\", \"ref\": {\"kind\": \"Process\", \"pid\": 7}},"
+              "{\"name\": \"train\", \"phase\": \"Running\", \"attempt\": 2,"
+              " \"startedAt\": \"2026-01-02T10:00:00Z\", \"ref\": {\"kind\": \"VertexCustomJob\","
+              " \"name\": \"projects/p/locations/us-central1/customJobs/123\","
+              " \"state\": \"JOB_STATE_RUNNING\"}},"
+              "{\"name\": \"evaluate\", \"phase\": \"Running\", \"attempt\": 1,"
+              " \"startedAt\": \"2026-01-02T10:00:00Z\", \"ref\": {\"kind\": \"SageMakerTrainingJob\","
+              " \"name\": \"mnist-train-1-abc\", \"state\": \"InProgress\"}},"
+              "{\"name\": \"register\", \"phase\": \"Running\", \"attempt\": 1,"
+              " \"startedAt\": \"2026-01-02T10:00:00Z\", \"ref\": {\"kind\": \"SageMakerProcessingJob\"}},"
+              "{\"name\": \"notify\", \"phase\": \"Pending\"}]}") == 0);
+  sk_buf_t out;
+  sk_buf_init(&out, 1 << 16);
+  sk__render_opts_t o = {.width = 0, .max_lines = 0, .color = false};
+  int n = sk__render_tree(&f.wf, &st, T0 + 10000, &o, &out);
+  CHECK_INT(n, 7);
+  CHECK_STR(out.data,
+            "mnist-abc12  Running  0/5  10.0s\n"
+            "  prepare   Running      10.0s\n"
+            "  train     Running      10.0s  attempt 2, customJobs/123 JOB_STATE_RUNNING\n"
+            "  evaluate  Running      10.0s  mnist-train-1-abc InProgress\n"
+            "  register  Running      10.0s\n"
+            "finally\n"
+            "    notify  Pending\n");
+  sk_buf_release(&out);
+  sk_wf_status_release(&st);
+}
+
 TEST(render_transition) {
   setenv("TZ", "UTC", 1);
   tzset();
@@ -823,6 +916,7 @@ int main(void) {
   RUN(cli_usage_errors);
   RUN(identity);
   RUN(store);
+  RUN(store_job_records);
   RUN(proc_output_and_exit);
   RUN(proc_environment_and_cwd);
   RUN(proc_spawn_failure);
@@ -833,6 +927,7 @@ int main(void) {
   RUN(expand_k8s);
   RUN(pod_process);
   RUN(render_tree);
+  RUN(render_tree_cloud_jobs);
   RUN(render_transition);
   RUN(render_summary);
   remove_tmpdir();
