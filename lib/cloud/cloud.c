@@ -5,11 +5,15 @@
  */
 #include "cloud/cloud.h"
 
+#include <math.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cloud/cloud-int.h"
 #include "util/error.h"
+#include "util/strutil.h"
 
 void sk_cloud_endpoints_from_env(sk_cloud_endpoints_t *e) {
   memset(e, 0, sizeof(*e));
@@ -190,4 +194,111 @@ sk_cloud_authz_t *sk_cloud_authz_static(uv_loop_t *loop, const char *const *head
 fail:
   static_free(s);
   return NULL;
+}
+
+/* ---- helpers of the job clients (cloud-int.h) ---- */
+
+const char *sk__cloud_err_class_name(sk_cloud_err_class_t c) {
+  switch (c) {
+  case SK_CLOUD_ERR_NONE:
+    return "none";
+  case SK_CLOUD_ERR_THROTTLE:
+    return "throttle";
+  case SK_CLOUD_ERR_TRANSIENT:
+    return "transient";
+  case SK_CLOUD_ERR_PERMANENT:
+    return "permanent";
+  case SK_CLOUD_ERR_AUTH:
+    return "auth";
+  case SK_CLOUD_ERR_NOT_FOUND:
+    return "not found";
+  case SK_CLOUD_ERR_EXISTS:
+    return "exists";
+  }
+  return "?";
+}
+
+int64_t sk__cloud_retry_after_ms(const char *v) {
+  if (!v)
+    return -1;
+  double s;
+  if (sk_parse_double(v, &s) < 0 || s < 0 || s > 1e7)
+    return -1;
+  return (int64_t)ceil(s * 1000.0);
+}
+
+int sk__cloud_query_escape(const char *s, char *out, size_t outlen) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t o = 0;
+  if (!s || !out || outlen == 0)
+    return SK_EINVAL;
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    unsigned char c = *p;
+    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '-' || c == '_' || c == '.' || c == '~';
+    size_t need = plain ? 1 : 3;
+    if (o + need >= outlen)
+      return SK_ETOOBIG;
+    if (plain) {
+      out[o++] = (char)c;
+    } else {
+      out[o++] = '%';
+      out[o++] = hex[c >> 4];
+      out[o++] = hex[c & 15];
+    }
+  }
+  out[o] = '\0';
+  return 0;
+}
+
+void sk__cloud_clean_text(const char *s, size_t len, char *out, size_t outlen) {
+  if (!out || outlen == 0)
+    return;
+  out[0] = '\0';
+  if (!s)
+    return;
+  size_t o = 0;
+  bool cut = false;
+  for (size_t i = 0; i < len && s[i]; i++) {
+    if (o + 1 >= outlen) {
+      cut = true;
+      break;
+    }
+    unsigned char c = (unsigned char)s[i];
+    out[o++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+  }
+  out[o] = '\0';
+  if (!cut)
+    return;
+  /* Room for "...", then back off to a UTF-8 character boundary. */
+  if (outlen < 4) {
+    out[0] = '\0';
+    return;
+  }
+  o = o > outlen - 4 ? outlen - 4 : o;
+  while (o > 0 && ((unsigned char)out[o] & 0xC0) == 0x80)
+    o--;
+  memcpy(out + o, "...", 4);
+}
+
+int sk__cloud_hash_hex(const void *data, size_t len, char *out, size_t outlen) {
+  static const char hex[] = "0123456789abcdef";
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen = 0;
+  if (!out || outlen < 2 || outlen > 65)
+    return SK_EINVAL;
+  if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen < 32)
+    return SK_ENOMEM;
+  size_t n = outlen - 1;
+  for (size_t i = 0; i < n; i++)
+    out[i] = hex[(md[i / 2] >> ((i % 2) ? 0 : 4)) & 15];
+  out[n] = '\0';
+  return 0;
+}
+
+void sk__cloud_error_text(sk_cloud_error_t *err, const char *what, const char *text) {
+  char tmp[SK_CLOUD_MAX_MESSAGE * 2 + 256];
+  snprintf(tmp, sizeof(tmp), "%s: %ld%s%s%s%s", what, err->status, err->code[0] ? " " : "",
+           err->code, text && text[0] ? ": " : "", text ? text : "");
+  sk__cloud_clean_text(tmp, strlen(tmp), err->message, sizeof(err->message));
 }
