@@ -1,0 +1,1303 @@
+/*
+ * The cloud job tracker (see jobs.h): the table of jobs, the schedule, the
+ * per-endpoint token buckets, the request pipeline (token → authorise →
+ * send → answer), and each job's state machine. What a request looks like
+ * and what an answer means is the kind's business (jobs_vertex.c,
+ * jobs_sagemaker.c); they report back through the sk__cjob_on_* events.
+ *
+ * Memory and handles: a job is one small struct (no uv handle). The next
+ * request of every job is in one binary min-heap ordered by due time,
+ * served by one uv_timer for the whole tracker; a due job joins its
+ * endpoint's queue, which one uv_timer per endpoint drains as the token
+ * bucket allows. A request allocates only while it is in flight.
+ *
+ * on_change calls are collected on a list and delivered from one uv_idle
+ * handle, so they never run inside sk_cjobs_ensure or sk_cjobs_cancel, and
+ * a caller may call back into the tracker (even forget the job) from them.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cloud/cloud-int.h"
+#include "cloud/jobs.h"
+#include "cloud/sagemaker.h"
+#include "cloud/vertex.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/strutil.h"
+#include "util/timeutil.h"
+
+#define LOGGER "cloud-jobs"
+/* Retries of failed requests (transient errors): 1 s doubling to 60 s, as
+ * Google advises for 500/503 and botocore's standard mode caps at 20 s. */
+#define RETRY_BASE_MS 1000
+#define RETRY_CAP_MS 60000
+#define NO_HEAP SIZE_MAX
+
+struct sk__cjob_req {
+  sk_cjobs_t *t;
+  sk__cjob_t *job;  /* NULL once the job was forgotten or the tracker destroyed */
+  sk__cjob_op_t op;
+  sk__cjob_wire_t w;
+  sk_http_req_t *http; /* on the wire; NULL while authorising */
+  sk__cjob_req_t *prev, *next;
+};
+
+struct sk_cjobs {
+  uv_loop_t *loop;
+  sk_http_t *http;
+  sk_cjobs_config_t cfg;
+  char *strs[8];    /* our copies of the endpoint strings */
+  sk_http_tls_t tls;
+  uv_timer_t timer; /* the earliest due job */
+  uv_idle_t notify; /* on_change deliveries */
+  int open_handles;
+  bool destroying;
+  sk__cjob_t **buckets;
+  size_t nbuckets, count;
+  sk__cjob_t **heap;
+  size_t heap_len, heap_cap;
+  sk__cjob_ep_t *eps;
+  sk__cjob_req_t *reqs;
+  size_t nreqs;
+  sk__cjob_t *chead, *ctail;
+  uint64_t rng;
+  sk_cjobs_stats_t stats;
+};
+
+static const char *const k_phase_names[] = {"Submitting", "Running", "Succeeded", "Failed",
+                                            "Cancelled"};
+static const char *const k_op_names[] = {"none", "create", "lookup", "get", "cancel"};
+
+const char *sk_cjob_phase_name(sk_cjob_phase_t p) {
+  return (unsigned)p < sizeof(k_phase_names) / sizeof(k_phase_names[0]) ? k_phase_names[p] : "?";
+}
+
+const char *sk_cjob_ref_kind(sk_cjob_kind_t k) {
+  switch (k) {
+  case SK_CJOB_VERTEX:
+    return "VertexCustomJob";
+  case SK_CJOB_SAGEMAKER_TRAINING:
+    return "SageMakerTrainingJob";
+  case SK_CJOB_SAGEMAKER_PROCESSING:
+    return "SageMakerProcessingJob";
+  }
+  return NULL;
+}
+
+int sk_cjob_kind_from_ref(const char *ref_kind, sk_cjob_kind_t *out) {
+  static const sk_cjob_kind_t kinds[] = {SK_CJOB_VERTEX, SK_CJOB_SAGEMAKER_TRAINING,
+                                         SK_CJOB_SAGEMAKER_PROCESSING};
+  for (size_t i = 0; ref_kind && i < 3; i++)
+    if (strcmp(ref_kind, sk_cjob_ref_kind(kinds[i])) == 0) {
+      *out = kinds[i];
+      return 0;
+    }
+  return SK_EINVAL;
+}
+
+static bool terminal(sk_cjob_phase_t p) {
+  return p == SK_CJOB_SUCCEEDED || p == SK_CJOB_FAILED || p == SK_CJOB_CANCELLED;
+}
+
+static const sk__cjob_kind_ops_t *kind_ops(const sk__cjob_t *j) {
+  return j->kind == SK_CJOB_VERTEX ? &sk__cjob_vertex_ops : &sk__cjob_sagemaker_ops;
+}
+
+static int64_t loop_now(const sk_cjobs_t *t) { return (int64_t)uv_now(t->loop); }
+
+/* ---- the table ---- */
+
+static size_t hash_key(const char *s) {
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return (size_t)h;
+}
+
+static sk__cjob_t *table_get(const sk_cjobs_t *t, const char *key) {
+  if (!t->nbuckets)
+    return NULL;
+  for (sk__cjob_t *j = t->buckets[hash_key(key) & (t->nbuckets - 1)]; j; j = j->hnext)
+    if (strcmp(j->key, key) == 0)
+      return j;
+  return NULL;
+}
+
+static int table_put(sk_cjobs_t *t, sk__cjob_t *j) {
+  if (t->count + 1 > t->nbuckets) {
+    size_t n = t->nbuckets ? t->nbuckets * 2 : 64;
+    sk__cjob_t **b = calloc(n, sizeof(*b));
+    if (!b)
+      return SK_ENOMEM;
+    for (size_t i = 0; i < t->nbuckets; i++) {
+      sk__cjob_t *x = t->buckets[i];
+      while (x) {
+        sk__cjob_t *next = x->hnext;
+        size_t h = hash_key(x->key) & (n - 1);
+        x->hnext = b[h];
+        b[h] = x;
+        x = next;
+      }
+    }
+    free(t->buckets);
+    t->buckets = b;
+    t->nbuckets = n;
+  }
+  size_t h = hash_key(j->key) & (t->nbuckets - 1);
+  j->hnext = t->buckets[h];
+  t->buckets[h] = j;
+  t->count++;
+  return 0;
+}
+
+static void table_del(sk_cjobs_t *t, sk__cjob_t *j) {
+  sk__cjob_t **pp = &t->buckets[hash_key(j->key) & (t->nbuckets - 1)];
+  for (; *pp; pp = &(*pp)->hnext)
+    if (*pp == j) {
+      *pp = j->hnext;
+      t->count--;
+      return;
+    }
+}
+
+/* ---- the schedule: a min-heap of due times ---- */
+
+static bool heap_less(const sk__cjob_t *a, const sk__cjob_t *b) { return a->due < b->due; }
+
+static void heap_set(sk_cjobs_t *t, size_t i, sk__cjob_t *j) {
+  t->heap[i] = j;
+  j->heap_idx = i;
+}
+
+static void heap_up(sk_cjobs_t *t, size_t i) {
+  sk__cjob_t *j = t->heap[i];
+  while (i > 0) {
+    size_t p = (i - 1) / 2;
+    if (!heap_less(j, t->heap[p]))
+      break;
+    heap_set(t, i, t->heap[p]);
+    i = p;
+  }
+  heap_set(t, i, j);
+}
+
+static void heap_down(sk_cjobs_t *t, size_t i) {
+  sk__cjob_t *j = t->heap[i];
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    const sk__cjob_t *best = j;
+    if (l < t->heap_len && heap_less(t->heap[l], best)) {
+      m = l;
+      best = t->heap[l];
+    }
+    if (r < t->heap_len && heap_less(t->heap[r], best))
+      m = r;
+    if (m == i)
+      break;
+    heap_set(t, i, t->heap[m]);
+    i = m;
+  }
+  heap_set(t, i, j);
+}
+
+static void heap_remove(sk_cjobs_t *t, sk__cjob_t *j) {
+  size_t i = j->heap_idx;
+  if (i == NO_HEAP)
+    return;
+  j->heap_idx = NO_HEAP;
+  t->heap_len--;
+  if (i == t->heap_len)
+    return;
+  sk__cjob_t *last = t->heap[t->heap_len];
+  heap_set(t, i, last);
+  heap_up(t, i);
+  heap_down(t, last->heap_idx);
+}
+
+static int heap_push(sk_cjobs_t *t, sk__cjob_t *j) {
+  if (sk_array_grow((void **)&t->heap, &t->heap_cap, t->heap_len, sizeof(*t->heap)) < 0)
+    return SK_ENOMEM;
+  heap_set(t, t->heap_len++, j);
+  heap_up(t, j->heap_idx);
+  return 0;
+}
+
+static void on_timer(uv_timer_t *timer);
+
+static void arm_timer(sk_cjobs_t *t) {
+  if (t->destroying)
+    return;
+  if (t->heap_len == 0) {
+    uv_timer_stop(&t->timer);
+    return;
+  }
+  int64_t d = t->heap[0]->due - loop_now(t);
+  uv_timer_start(&t->timer, on_timer, d > 0 ? (uint64_t)d : 0, 0);
+}
+
+/* ---- endpoints and their token buckets ---- */
+
+static void ep_unqueue(sk__cjob_t *j) {
+  if (!j->queued)
+    return;
+  sk__cjob_ep_t *ep = j->ep;
+  sk__cjob_t **pp = &ep->qhead, *prev = NULL;
+  for (; *pp; prev = *pp, pp = &(*pp)->qnext)
+    if (*pp == j) {
+      *pp = j->qnext;
+      if (ep->qtail == j)
+        ep->qtail = prev;
+      break;
+    }
+  j->qnext = NULL;
+  j->queued = false;
+  ep->queued--;
+}
+
+/* Takes j off the schedule: out of the heap and its endpoint's queue. */
+static void unschedule(sk__cjob_t *j) {
+  heap_remove(j->t, j);
+  ep_unqueue(j);
+  j->next_at_ms = 0;
+}
+
+static void job_send(sk__cjob_t *j);
+static void on_ep_timer(uv_timer_t *timer);
+
+static void ep_arm(sk__cjob_ep_t *ep) {
+  if (!ep->qhead || ep->t->destroying)
+    return;
+  int64_t d = sk_ratelimit_when(&ep->rl, loop_now(ep->t));
+  uv_timer_start(&ep->timer, on_ep_timer, d > 0 ? (uint64_t)d : 1, 0);
+}
+
+static void on_ep_timer(uv_timer_t *timer) {
+  sk__cjob_ep_t *ep = timer->data;
+  sk_cjobs_t *t = ep->t;
+  while (ep->qhead && sk_ratelimit_take(&ep->rl, loop_now(t))) {
+    sk__cjob_t *j = ep->qhead;
+    ep_unqueue(j);
+    job_send(j);
+  }
+  ep_arm(ep);
+}
+
+/* A due job asks its endpoint for a token: sent now when one is there and
+ * nobody waits before it, else queued in order. */
+static void ep_submit(sk__cjob_t *j) {
+  sk__cjob_ep_t *ep = j->ep;
+  if (!ep->qhead && sk_ratelimit_take(&ep->rl, loop_now(j->t))) {
+    job_send(j);
+    return;
+  }
+  j->queued = true;
+  j->qnext = NULL;
+  if (ep->qtail)
+    ep->qtail->qnext = j;
+  else
+    ep->qhead = j;
+  ep->qtail = j;
+  ep->queued++;
+  if (ep->qhead == j)
+    ep_arm(ep);
+}
+
+static void on_timer(uv_timer_t *timer) {
+  sk_cjobs_t *t = timer->data;
+  int64_t now = loop_now(t);
+  while (t->heap_len && t->heap[0]->due <= now) {
+    sk__cjob_t *j = t->heap[0];
+    heap_remove(t, j);
+    ep_submit(j);
+  }
+  arm_timer(t);
+}
+
+static sk__cjob_ep_t *ep_get(sk_cjobs_t *t, const char *base, bool sagemaker) {
+  for (sk__cjob_ep_t *ep = t->eps; ep; ep = ep->next)
+    if (strcmp(ep->base, base) == 0)
+      return ep;
+  sk__cjob_ep_t *ep = calloc(1, sizeof(*ep));
+  if (!ep)
+    return NULL;
+  ep->base = strdup(base);
+  double qps = sagemaker ? t->cfg.sagemaker_qps : t->cfg.vertex_qps;
+  int burst = sagemaker ? t->cfg.sagemaker_burst : t->cfg.vertex_burst;
+  if (!ep->base || sk_ratelimit_init(&ep->rl, qps, burst, loop_now(t)) < 0 ||
+      uv_timer_init(t->loop, &ep->timer) != 0) {
+    free(ep->base);
+    free(ep);
+    return NULL;
+  }
+  ep->t = t;
+  ep->timer.data = ep;
+  t->open_handles++;
+  ep->next = t->eps;
+  t->eps = ep;
+  return ep;
+}
+
+/* ---- changes, delivered from the loop ---- */
+
+static void on_notify(uv_idle_t *idle);
+
+static void mark_changed(sk__cjob_t *j) {
+  sk_cjobs_t *t = j->t;
+  if (j->changed || t->destroying || !t->cfg.on_change)
+    return;
+  j->changed = true;
+  j->cnext = NULL;
+  j->cprev = t->ctail;
+  if (t->ctail)
+    t->ctail->cnext = j;
+  else
+    t->chead = j;
+  t->ctail = j;
+  uv_idle_start(&t->notify, on_notify);
+}
+
+static void unmark_changed(sk__cjob_t *j) {
+  sk_cjobs_t *t = j->t;
+  if (!j->changed)
+    return;
+  if (j->cprev)
+    j->cprev->cnext = j->cnext;
+  else
+    t->chead = j->cnext;
+  if (j->cnext)
+    j->cnext->cprev = j->cprev;
+  else
+    t->ctail = j->cprev;
+  j->cprev = j->cnext = NULL;
+  j->changed = false;
+}
+
+static void on_notify(uv_idle_t *idle) {
+  sk_cjobs_t *t = idle->data;
+  /* Only the changes present now: a callback that changes another job
+   * (or this one again) is served on the next turn. */
+  size_t n = 0;
+  for (sk__cjob_t *j = t->chead; j; j = j->cnext)
+    n++;
+  while (n-- > 0 && t->chead && !t->destroying) {
+    sk__cjob_t *j = t->chead;
+    unmark_changed(j);
+    /* The callback may forget the job, and with it the key. */
+    char *key = strdup(j->key);
+    if (!key)
+      break;
+    t->cfg.on_change(key, t->cfg.arg);
+    free(key);
+  }
+  if (!t->chead || t->destroying)
+    uv_idle_stop(&t->notify);
+}
+
+/* ---- the job's state machine ---- */
+
+static void set_str(char **dst, const char *src) {
+  if (*dst && src && strcmp(*dst, src) == 0)
+    return;
+  free(*dst);
+  *dst = src ? strdup(src) : NULL;
+}
+
+/* The one place a job's phase changes. */
+static void job_set_phase(sk__cjob_t *j, sk_cjob_phase_t p, const char *why) {
+  if (j->phase == p)
+    return;
+  sk_log_v(2, LOGGER, "job %s: %s -> %s%s%s", j->key, sk_cjob_phase_name(j->phase),
+           sk_cjob_phase_name(p), why ? ": " : "", why ? why : "");
+  j->phase = p;
+  if (terminal(p)) {
+    unschedule(j);
+    j->op = SK__CJOB_OP_NONE;
+    json_decref(j->create_body);
+    j->create_body = NULL;
+    free(j->page_token);
+    j->page_token = NULL;
+    if (j->cancel == SK_CJOB_CANCEL_PENDING)
+      j->cancel = SK_CJOB_CANCEL_ACCEPTED;
+  }
+  mark_changed(j);
+}
+
+static void job_fail(sk__cjob_t *j, const char *message) {
+  set_str(&j->message, message);
+  job_set_phase(j, SK_CJOB_FAILED, message);
+}
+
+/* Puts op on the schedule, delay_ms from now. */
+static void schedule(sk__cjob_t *j, sk__cjob_op_t op, int64_t delay_ms) {
+  sk_cjobs_t *t = j->t;
+  if (t->destroying || terminal(j->phase))
+    return;
+  unschedule(j);
+  j->op = op;
+  int64_t now = loop_now(t);
+  if (delay_ms < 0)
+    delay_ms = 0;
+  /* Nothing, not even a cancel, goes out before a throttling answer's
+   * wait is over. */
+  if (now + delay_ms < j->hold_until)
+    delay_ms = j->hold_until - now;
+  j->due = now + delay_ms;
+  j->next_at_ms = sk_time_now_ms() + delay_ms;
+  if (heap_push(t, j) < 0) {
+    job_fail(j, "out of memory scheduling the job's next request");
+    return;
+  }
+  if (j->heap_idx == 0)
+    arm_timer(t);
+}
+
+static int64_t retry_delay(sk__cjob_t *j, int64_t hint_ms) {
+  int64_t d = sk_backoff_delay(RETRY_BASE_MS, 2.0, RETRY_CAP_MS, j->err_streak);
+  d = sk_backoff_jitter(d, SK_JITTER_EQUAL, &j->t->rng);
+  if (j->err_streak < 64)
+    j->err_streak++;
+  return hint_ms > d ? hint_ms : d;
+}
+
+/* What a job that the cloud has does next: the cancel when one is wanted
+ * and not yet accepted, else the next poll. */
+static void plan_running(sk__cjob_t *j, bool poll_now) {
+  if (terminal(j->phase))
+    return;
+  if (j->cancel == SK_CJOB_CANCEL_PENDING) {
+    schedule(j, SK__CJOB_OP_CANCEL, j->cancel_tries ? retry_delay(j, -1) : 0);
+    return;
+  }
+  schedule(j, SK__CJOB_OP_GET, poll_now ? 0 : sk_backoff_next(&j->poll));
+}
+
+/* What a job with no known cloud name does when a create is due: no create
+ * once a cancel was asked (a lookup first if one may exist already). */
+static void plan_create(sk__cjob_t *j, int64_t delay_ms) {
+  if (j->cancel == SK_CJOB_CANCEL_PENDING || j->no_create) {
+    if (j->maybe_created) {
+      schedule(j, SK__CJOB_OP_LOOKUP, delay_ms);
+      return;
+    }
+    set_str(&j->message, "cancelled before the job was created");
+    job_set_phase(j, SK_CJOB_CANCELLED, "cancelled before the create was sent");
+    return;
+  }
+  schedule(j, SK__CJOB_OP_CREATE, delay_ms);
+}
+
+static void good_answer(sk__cjob_t *j) {
+  j->err_streak = 0;
+  j->auth_retried = false;
+  free(j->message);
+  j->message = NULL;
+}
+
+static void set_name(sk__cjob_t *j, const char *name, const char *arn) {
+  set_str(&j->name, name);
+  if (arn)
+    set_str(&j->arn, arn);
+  /* Named: no create will ever be sent again. */
+  json_decref(j->create_body);
+  j->create_body = NULL;
+  free(j->page_token);
+  j->page_token = NULL;
+  j->maybe_created = false;
+  if (j->phase == SK_CJOB_SUBMITTING)
+    job_set_phase(j, SK_CJOB_RUNNING, name);
+  mark_changed(j);
+}
+
+void sk__cjob_on_created(sk__cjob_t *j, const char *name, const char *arn) {
+  good_answer(j);
+  set_name(j, name, arn);
+  sk_backoff_reset(&j->poll);
+  plan_running(j, false);
+}
+
+void sk__cjob_on_found(sk__cjob_t *j, const char *name, const char *arn) {
+  good_answer(j);
+  j->t->stats.adopted++;
+  sk_log_info(LOGGER, "job %s: adopted %s %s", j->key, sk_cjob_ref_kind(j->kind), name);
+  set_name(j, name, arn);
+  sk_backoff_reset(&j->poll);
+  plan_running(j, true);
+}
+
+void sk__cjob_on_absent(sk__cjob_t *j) {
+  good_answer(j);
+  j->maybe_created = false;
+  free(j->page_token);
+  j->page_token = NULL;
+  if (j->no_create) {
+    set_str(&j->message, "no such job was ever created");
+    job_set_phase(j, SK_CJOB_CANCELLED, "no job to follow");
+    if (j->cancel == SK_CJOB_CANCEL_NONE) {
+      j->cancel = SK_CJOB_CANCEL_ACCEPTED;
+      mark_changed(j);
+    }
+    return;
+  }
+  /* A create refused as existing, then a describe that finds nothing: the
+   * cloud is not consistent yet. Do not bounce between the two at once. */
+  plan_create(j, j->saw_exists ? retry_delay(j, -1) : 0);
+}
+
+void sk__cjob_on_next_page(sk__cjob_t *j, char *token) {
+  good_answer(j);
+  free(j->page_token);
+  j->page_token = token;
+  schedule(j, SK__CJOB_OP_LOOKUP, 0);
+}
+
+void sk__cjob_on_state(sk__cjob_t *j, const char *state, const char *secondary,
+                       sk_cjob_phase_t phase, const char *message, json_t *outputs) {
+  good_answer(j);
+  bool moved = !j->state || !state || strcmp(j->state, state) != 0 ||
+               (secondary && (!j->secondary || strcmp(j->secondary, secondary) != 0));
+  if (moved) {
+    /* Something is happening: look again soon rather than at the long
+     * interval the backoff had reached. */
+    sk_backoff_reset(&j->poll);
+    set_str(&j->state, state);
+    set_str(&j->secondary, secondary);
+    mark_changed(j);
+  }
+  if (outputs) {
+    json_decref(j->outputs);
+    j->outputs = outputs;
+  }
+  if (terminal(phase)) {
+    set_str(&j->message, message);
+    job_set_phase(j, phase, state);
+    return;
+  }
+  if (j->phase == SK_CJOB_SUBMITTING)
+    job_set_phase(j, SK_CJOB_RUNNING, state);
+  plan_running(j, false);
+}
+
+void sk__cjob_on_cancel_accepted(sk__cjob_t *j) {
+  good_answer(j);
+  if (j->cancel != SK_CJOB_CANCEL_ACCEPTED) {
+    j->cancel = SK_CJOB_CANCEL_ACCEPTED;
+    mark_changed(j);
+  }
+  sk_log_info(LOGGER, "job %s: the cloud accepted the cancel of %s", j->key,
+              j->name ? j->name : "?");
+  sk_backoff_reset(&j->poll);
+  plan_running(j, false);
+}
+
+static void set_retry_message(sk__cjob_t *j, const char *what, const sk_cloud_error_t *err,
+                              int64_t delay_ms) {
+  char dur[32], msg[SK_CLOUD_MAX_MESSAGE + 64];
+  sk_duration_format(delay_ms, dur, sizeof(dur));
+  snprintf(msg, sizeof(msg), "%s, next try in %s: %s", what, dur, err->message);
+  char clean[SK_CLOUD_MAX_MESSAGE];
+  sk__cloud_clean_text(msg, strlen(msg), clean, sizeof(clean));
+  set_str(&j->message, clean);
+}
+
+/* A refused or failed cancel: count it; look at the job (it may have
+ * ended, which is why a cloud refuses a cancel) before trying again. */
+static void cancel_failed(sk__cjob_t *j, const sk_cloud_error_t *err, int64_t delay_ms) {
+  j->cancel_tries++;
+  sk_log_warn(LOGGER, "job %s: cancel %u of %d failed: %s", j->key, j->cancel_tries,
+              SK_CJOBS_CANCEL_TRIES, err->message);
+  set_str(&j->message, err->message);
+  if (j->cancel_tries >= SK_CJOBS_CANCEL_TRIES) {
+    j->cancel = SK_CJOB_CANCEL_GAVE_UP;
+    mark_changed(j);
+    schedule(j, SK__CJOB_OP_GET, delay_ms);
+    return;
+  }
+  if (err->cls == SK_CLOUD_ERR_THROTTLE || err->cls == SK_CLOUD_ERR_TRANSIENT)
+    schedule(j, SK__CJOB_OP_CANCEL, delay_ms);
+  else
+    schedule(j, SK__CJOB_OP_GET, 0);
+}
+
+void sk__cjob_on_error(sk__cjob_t *j, const sk_cloud_error_t *err) {
+  sk_cjobs_t *t = j->t;
+  const char *svc = kind_ops(j)->service;
+  sk__cjob_op_t op = j->op;
+  sk_log_v(1, LOGGER, "job %s: %s %s: %s", j->key, k_op_names[op],
+           sk__cloud_err_class_name(err->cls), err->message);
+  switch (err->cls) {
+  case SK_CLOUD_ERR_AUTH:
+    if (!j->auth_retried) {
+      /* The credential may have been revoked or rotated: fetch a fresh one
+       * and try once more. */
+      j->auth_retried = true;
+      sk_cloud_authz_invalidate(j->authz);
+      schedule(j, op, 0);
+      return;
+    }
+    break;
+  case SK_CLOUD_ERR_THROTTLE: {
+    t->stats.throttled++;
+    int64_t d = err->retry_after_ms > SK_CJOBS_THROTTLE_MIN_MS ? err->retry_after_ms
+                                                               : SK_CJOBS_THROTTLE_MIN_MS;
+    /* Spread the retries of many throttled jobs over a tenth more. */
+    d += sk_rand_range(&t->rng, d / 10);
+    j->hold_until = loop_now(t) + d;
+    char what[64];
+    snprintf(what, sizeof(what), "throttled by %s", svc);
+    set_retry_message(j, what, err, d);
+    if (op == SK__CJOB_OP_CANCEL)
+      cancel_failed(j, err, d);
+    else
+      schedule(j, op, d);
+    return;
+  }
+  case SK_CLOUD_ERR_EXISTS:
+    if (op == SK__CJOB_OP_CREATE) {
+      /* SageMaker: a job of our name exists, so an earlier create of ours
+       * went through. Adopt it: describe it as a lookup. */
+      j->maybe_created = true;
+      j->saw_exists = true;
+      schedule(j, SK__CJOB_OP_LOOKUP, 0);
+      return;
+    }
+    break;
+  default:
+    break;
+  }
+
+  bool transient = err->cls == SK_CLOUD_ERR_TRANSIENT;
+  if (transient)
+    t->stats.errors++;
+  switch (op) {
+  case SK__CJOB_OP_CREATE:
+    if (transient) {
+      /* The create may have gone through with its answer lost: look for
+       * it before creating again (SageMaker's lookup is the create itself,
+       * by name; the kind decides in plan_create's lookup). */
+      int64_t d = retry_delay(j, err->retry_after_ms);
+      set_retry_message(j, "the create failed", err, d);
+      j->maybe_created = true;
+      schedule(j, j->kind == SK_CJOB_VERTEX ? SK__CJOB_OP_LOOKUP : SK__CJOB_OP_CREATE, d);
+      return;
+    }
+    job_fail(j, err->message);
+    return;
+  case SK__CJOB_OP_LOOKUP:
+    if (transient || err->cls == SK_CLOUD_ERR_AUTH) {
+      int64_t d = retry_delay(j, err->retry_after_ms);
+      set_retry_message(j, "the job lookup failed", err, d);
+      schedule(j, SK__CJOB_OP_LOOKUP, d);
+      return;
+    }
+    if (err->cls == SK_CLOUD_ERR_NOT_FOUND && j->kind != SK_CJOB_VERTEX) {
+      sk__cjob_on_absent(j);
+      return;
+    }
+    job_fail(j, err->message);
+    return;
+  case SK__CJOB_OP_GET:
+    if (err->cls == SK_CLOUD_ERR_NOT_FOUND) {
+      char msg[SK_CLOUD_MAX_MESSAGE + 64];
+      snprintf(msg, sizeof(msg), "%s no longer knows the job %s: %s", svc,
+               j->name ? j->name : "?", err->message);
+      char clean[SK_CLOUD_MAX_MESSAGE];
+      sk__cloud_clean_text(msg, strlen(msg), clean, sizeof(clean));
+      job_fail(j, clean);
+      return;
+    }
+    {
+      /* Transient, or refused (a permission lost): the job itself goes on
+       * in the cloud, so keep asking, no faster than the poll's cap. */
+      int64_t d = retry_delay(j, err->retry_after_ms);
+      if (!transient && d < j->poll.cap_ms)
+        d = j->poll.cap_ms;
+      set_retry_message(j, "the status request failed", err, d);
+      schedule(j, SK__CJOB_OP_GET, d);
+    }
+    return;
+  case SK__CJOB_OP_CANCEL:
+    cancel_failed(j, err, retry_delay(j, err->retry_after_ms));
+    return;
+  case SK__CJOB_OP_NONE:
+    return;
+  }
+}
+
+void sk__cjob_on_bad_answer(sk__cjob_t *j, const char *what) {
+  sk_cloud_error_t err;
+  memset(&err, 0, sizeof(err));
+  err.cls = SK_CLOUD_ERR_TRANSIENT;
+  err.retry_after_ms = -1;
+  snprintf(err.message, sizeof(err.message), "%s answered with something unreadable (%s)",
+           kind_ops(j)->service, what);
+  sk__cjob_on_error(j, &err);
+}
+
+/* ---- requests ---- */
+
+static void req_free(sk__cjob_req_t *r);
+static void maybe_free_tracker(sk_cjobs_t *t);
+
+static void req_unlink(sk__cjob_req_t *r) {
+  sk_cjobs_t *t = r->t;
+  if (r->prev)
+    r->prev->next = r->next;
+  else
+    t->reqs = r->next;
+  if (r->next)
+    r->next->prev = r->prev;
+  t->nreqs--;
+}
+
+static void req_free(sk__cjob_req_t *r) {
+  free(r->w.url);
+  free(r->w.body);
+  free(r);
+}
+
+/* Ends r: detaches it from its job and frees it; the job (if any) is
+ * returned for the answer's handling. */
+static sk__cjob_t *req_end(sk__cjob_req_t *r) {
+  sk__cjob_t *j = r->job;
+  if (j)
+    j->req = NULL;
+  sk_cjobs_t *t = r->t;
+  req_unlink(r);
+  req_free(r);
+  if (t->destroying)
+    maybe_free_tracker(t);
+  return j;
+}
+
+/* A failure of ours or the authoriser's before anything was sent. */
+static void fail_unsent(sk__cjob_t *j, sk_cloud_err_class_t cls, const char *what,
+                        const char *detail) {
+  sk_cloud_error_t err;
+  memset(&err, 0, sizeof(err));
+  err.cls = cls;
+  err.retry_after_ms = -1;
+  char clean[SK_CLOUD_MAX_MESSAGE];
+  sk__cloud_clean_text(detail ? detail : "", detail ? strlen(detail) : 0, clean, sizeof(clean));
+  char msg[SK_CLOUD_MAX_MESSAGE + 128];
+  snprintf(msg, sizeof(msg), "%s %s: %s", what, kind_ops(j)->service, clean);
+  sk__cloud_clean_text(msg, strlen(msg), err.message, sizeof(err.message));
+  sk__cjob_on_error(j, &err);
+}
+
+static void on_http_done(sk_http_req_t *hreq, const sk_http_resp_t *resp, void *arg) {
+  sk__cjob_req_t *r = arg;
+  r->http = NULL;
+  sk__cjob_op_t op = r->op;
+  sk__cjob_t *j = req_end(r);
+  if (!j)
+    return;
+  if (resp->error == 0 && resp->status >= 500)
+    sk_log_v(1, LOGGER, "job %s: %s answered %ld", j->key, k_op_names[op], resp->status);
+  if (op == SK__CJOB_OP_GET && resp->error == 0 && resp->status >= 200 && resp->status < 300)
+    j->polls++;
+  kind_ops(j)->answer(j, op, resp);
+}
+
+static void on_authorized(const sk_cloud_auth_result_t *res, void *arg) {
+  sk__cjob_req_t *r = arg;
+  sk__cjob_t *j = r->job;
+  sk_cjobs_t *t = r->t;
+  if (!j) {
+    req_end(r);
+    return;
+  }
+  if (res->rc < 0) {
+    req_end(r);
+    /* Missing or refused credentials will not fix themselves within a
+     * retry; an unreachable credential endpoint may. */
+    fail_unsent(j, res->rc == SK_EAUTH ? SK_CLOUD_ERR_PERMANENT : SK_CLOUD_ERR_TRANSIENT,
+                "no credentials for", res->message ? res->message : sk_strerror(res->rc));
+    return;
+  }
+  sk_http_opts_t o;
+  memset(&o, 0, sizeof(o));
+  o.method = r->w.method;
+  o.url = r->w.url;
+  o.body = r->w.body;
+  o.body_len = r->w.body_len;
+  o.timeout_ms = t->cfg.request_timeout_ms;
+  o.max_body = 4u << 20;
+  o.tls = t->tls.ca_file ? &t->tls : NULL;
+  o.on_done = on_http_done;
+  o.arg = r;
+  size_t n = 0;
+  for (int i = 0; i < r->w.nheaders && n < SK_HTTP_MAX_HEADERS - 1; i++)
+    o.headers[n++] = r->w.headers[i];
+  for (size_t i = 0; res->headers[i] && i < SK_CLOUD_MAX_AUTH_HEADERS; i++) {
+    if (n >= SK_HTTP_MAX_HEADERS - 1)
+      break;
+    o.headers[n++] = res->headers[i];
+  }
+  o.headers[n] = NULL;
+  t->stats.requests++;
+  if (r->op == SK__CJOB_OP_CREATE)
+    t->stats.creates++;
+  int rc = sk_http_request(t->http, &o, &r->http);
+  if (rc < 0) {
+    req_end(r);
+    fail_unsent(j, rc == SK_EINVAL ? SK_CLOUD_ERR_PERMANENT : SK_CLOUD_ERR_TRANSIENT,
+                "could not send the request to", sk_strerror(rc));
+  }
+}
+
+/* j holds a token: build its request and have it authorised. */
+static void job_send(sk__cjob_t *j) {
+  sk_cjobs_t *t = j->t;
+  sk__cjob_req_t *r = calloc(1, sizeof(*r));
+  if (!r) {
+    fail_unsent(j, SK_CLOUD_ERR_TRANSIENT, "out of memory sending to", "no request");
+    return;
+  }
+  r->t = t;
+  r->job = j;
+  r->op = j->op;
+  char err[SK_CLOUD_MAX_MESSAGE];
+  err[0] = '\0';
+  if (kind_ops(j)->build(j, j->op, &r->w, err, sizeof(err)) < 0) {
+    req_free(r);
+    job_fail(j, err[0] ? err : "the request could not be built");
+    return;
+  }
+  r->next = t->reqs;
+  if (t->reqs)
+    t->reqs->prev = r;
+  t->reqs = r;
+  t->nreqs++;
+  j->req = r;
+  const char *hdrs[4];
+  for (int i = 0; i < r->w.nheaders && i < 3; i++)
+    hdrs[i] = r->w.headers[i];
+  hdrs[r->w.nheaders < 3 ? r->w.nheaders : 3] = NULL;
+  sk_cloud_request_t creq = {
+      .method = r->w.method,
+      .url = r->w.url,
+      .body = r->w.body,
+      .body_len = r->w.body_len,
+      .headers = hdrs,
+      .now_ms = sk_time_now_ms(),
+      .region = r->w.region,
+      .service = r->w.service,
+  };
+  sk_log_v(3, LOGGER, "job %s: %s %s", j->key, k_op_names[r->op], r->w.url);
+  int rc = sk_cloud_authorize(j->authz, &creq, on_authorized, r);
+  if (rc < 0) {
+    req_end(r);
+    fail_unsent(j, rc == SK_EINVAL ? SK_CLOUD_ERR_PERMANENT : SK_CLOUD_ERR_TRANSIENT,
+                "no credentials for", sk_strerror(rc));
+  }
+}
+
+/* ---- the tracker ---- */
+
+static void maybe_free_tracker(sk_cjobs_t *t) {
+  if (!t->destroying || t->open_handles > 0 || t->nreqs > 0)
+    return;
+  for (size_t i = 0; i < sizeof(t->strs) / sizeof(t->strs[0]); i++)
+    free(t->strs[i]);
+  free(t->buckets);
+  free(t->heap);
+  free(t);
+}
+
+static void on_tracker_handle_closed(uv_handle_t *h) {
+  sk_cjobs_t *t = h->data;
+  t->open_handles--;
+  maybe_free_tracker(t);
+}
+
+static void on_ep_closed(uv_handle_t *h) {
+  sk__cjob_ep_t *ep = h->data;
+  sk_cjobs_t *t = ep->t;
+  free(ep->base);
+  free(ep);
+  t->open_handles--;
+  maybe_free_tracker(t);
+}
+
+sk_cjobs_t *sk_cjobs_create(uv_loop_t *loop, sk_http_t *http, const sk_cjobs_config_t *cfg) {
+  if (!loop || !http || !cfg)
+    return NULL;
+  sk_cjobs_t *t = calloc(1, sizeof(*t));
+  if (!t)
+    return NULL;
+  t->loop = loop;
+  t->http = http;
+  t->cfg = *cfg;
+  const char **eps[] = {&t->cfg.endpoints.vertex_endpoint,   &t->cfg.endpoints.google_token_uri,
+                        &t->cfg.endpoints.gce_metadata_host, &t->cfg.endpoints.sagemaker_endpoint,
+                        &t->cfg.endpoints.sts_endpoint,      &t->cfg.endpoints.imds_endpoint,
+                        &t->cfg.endpoints.ca_file,           &t->cfg.endpoints.home};
+  for (size_t i = 0; i < 8; i++) {
+    if (!*eps[i])
+      continue;
+    t->strs[i] = strdup(*eps[i]);
+    if (!t->strs[i])
+      goto fail;
+    *eps[i] = t->strs[i];
+  }
+  t->tls.ca_file = t->cfg.endpoints.ca_file;
+  if (t->cfg.vertex_qps <= 0)
+    t->cfg.vertex_qps = 8;
+  if (t->cfg.vertex_burst <= 0)
+    t->cfg.vertex_burst = 20;
+  if (t->cfg.sagemaker_qps <= 0)
+    t->cfg.sagemaker_qps = 4;
+  if (t->cfg.sagemaker_burst <= 0)
+    t->cfg.sagemaker_burst = 10;
+  if (t->cfg.request_timeout_ms <= 0)
+    t->cfg.request_timeout_ms = 30000;
+  t->rng = cfg->seed ? cfg->seed : (uint64_t)sk_time_now_ms() ^ (uint64_t)(uintptr_t)t;
+  if (uv_timer_init(loop, &t->timer) != 0)
+    goto fail;
+  t->timer.data = t;
+  t->open_handles++;
+  if (uv_idle_init(loop, &t->notify) != 0) {
+    t->destroying = true;
+    uv_close((uv_handle_t *)&t->timer, on_tracker_handle_closed);
+    return NULL; /* freed when the timer has closed */
+  }
+  t->notify.data = t;
+  t->open_handles++;
+  return t;
+fail:
+  for (size_t i = 0; i < 8; i++)
+    free(t->strs[i]);
+  free(t);
+  return NULL;
+}
+
+static void job_free(sk__cjob_t *j) {
+  free(j->key);
+  free(j->workflow_uid);
+  free(j->workflow_name);
+  free(j->instance);
+  free(j->project);
+  free(j->location);
+  free(j->region);
+  json_decref(j->create_body);
+  free(j->own_name);
+  free(j->name);
+  free(j->arn);
+  free(j->state);
+  free(j->secondary);
+  free(j->message);
+  json_decref(j->outputs);
+  free(j->page_token);
+  free(j);
+}
+
+/* Takes j out of everything and frees it; its request, if any, is
+ * cancelled and ends on its own. */
+static void job_drop(sk__cjob_t *j) {
+  sk_cjobs_t *t = j->t;
+  unschedule(j);
+  unmark_changed(j);
+  if (j->req) {
+    j->req->job = NULL;
+    if (j->req->http)
+      sk_http_cancel(j->req->http);
+    j->req = NULL;
+  }
+  table_del(t, j);
+  job_free(j);
+}
+
+void sk_cjobs_destroy(sk_cjobs_t *t) {
+  if (!t || t->destroying)
+    return;
+  t->destroying = true;
+  for (size_t i = 0; i < t->nbuckets; i++)
+    while (t->buckets[i])
+      job_drop(t->buckets[i]);
+  uv_close((uv_handle_t *)&t->timer, on_tracker_handle_closed);
+  uv_close((uv_handle_t *)&t->notify, on_tracker_handle_closed);
+  sk__cjob_ep_t *ep = t->eps;
+  t->eps = NULL;
+  while (ep) {
+    sk__cjob_ep_t *next = ep->next;
+    uv_close((uv_handle_t *)&ep->timer, on_ep_closed);
+    ep = next;
+  }
+}
+
+/* ---- ensure ---- */
+
+/* The poll schedule from the step's poll: object (seconds, fractions
+ * allowed), defaults otherwise. */
+static void poll_settings(const json_t *body, uint64_t seed, sk_backoff_t *b) {
+  json_t *poll = json_object_get(body, "poll");
+  double initial = json_number_value(json_object_get(poll, "initialSeconds"));
+  double factor = json_number_value(json_object_get(poll, "factor"));
+  double max = json_number_value(json_object_get(poll, "maxSeconds"));
+  int64_t base_ms = initial > 0 && initial < 1e7 ? (int64_t)(initial * 1000.0)
+                                                 : SK_CJOBS_DEFAULT_POLL_INITIAL_MS;
+  if (base_ms < 1)
+    base_ms = 1;
+  int64_t cap_ms = max > 0 && max < 1e7 ? (int64_t)(max * 1000.0) : SK_CJOBS_DEFAULT_POLL_MAX_MS;
+  if (cap_ms < base_ms)
+    cap_ms = base_ms;
+  if (!(factor >= 1 && factor <= 100))
+    factor = SK_CJOBS_DEFAULT_POLL_FACTOR;
+  if (sk_backoff_init(b, base_ms, cap_ms, factor, SK_JITTER_EQUAL, seed) < 0)
+    sk_backoff_init(b, SK_CJOBS_DEFAULT_POLL_INITIAL_MS, SK_CJOBS_DEFAULT_POLL_MAX_MS,
+                    SK_CJOBS_DEFAULT_POLL_FACTOR, SK_JITTER_EQUAL, seed);
+}
+
+static const char *body_str(const json_t *body, const char *key) {
+  const char *s = json_string_value(json_object_get(body, key));
+  return s && *s ? s : NULL;
+}
+
+/* Fills the kind's part of a new job; < 0 with a message in err when the
+ * job cannot run (the job is then FAILED with it). SK_EINVAL marks a desc
+ * that cannot be a job at all. */
+static int job_setup(sk_cjobs_t *t, sk__cjob_t *j, const sk_cjob_desc_t *d, char *err,
+                     size_t errlen) {
+  char base[1024];
+  int rc;
+  if (j->kind == SK_CJOB_VERTEX) {
+    const char *project = body_str(d->body, "project");
+    if (!project)
+      project = d->default_project && *d->default_project ? d->default_project : NULL;
+    const char *location = body_str(d->body, "location");
+    if (!location)
+      location = SK_VERTEX_DEFAULT_LOCATION;
+    if (!project) {
+      snprintf(err, errlen,
+               "no Google Cloud project: set vertex.project in the step or the controller's "
+               "default project");
+      return SK_ENOENT;
+    }
+    if (!sk_vertex_name_ok(project) || !sk_vertex_name_ok(location)) {
+      snprintf(err, errlen, "vertex.project or vertex.location is not a valid name");
+      return SK_EINVAL;
+    }
+    j->project = strdup(project);
+    j->location = strdup(location);
+    if (!j->project || !j->location)
+      return SK_ENOMEM;
+    const char *tmpl = t->cfg.endpoints.vertex_endpoint ? t->cfg.endpoints.vertex_endpoint
+                                                        : SK_VERTEX_DEFAULT_ENDPOINT;
+    if ((rc = sk_cloud_endpoint_url(tmpl, location, base, sizeof(base))) < 0) {
+      snprintf(err, errlen, "the Vertex AI endpoint URL is too long");
+      return rc;
+    }
+    if (!d->name && !d->no_create) {
+      j->create_body = sk_vertex_create_body(json_object_get(d->body, "customJob"),
+                                             d->workflow_name, d->workflow_uid, d->instance,
+                                             d->attempt, err, errlen);
+      if (!j->create_body)
+        return SK_EINVAL;
+    }
+  } else {
+    bool processing = j->kind == SK_CJOB_SAGEMAKER_PROCESSING;
+    const char *field = processing ? "processingJob" : "trainingJob";
+    const json_t *job = json_object_get(d->body, field);
+    const char *region = body_str(d->body, "region");
+    if (!region)
+      region = d->default_region && *d->default_region ? d->default_region : NULL;
+    if (!region) {
+      snprintf(err, errlen,
+               "no AWS region: set sagemaker.region in the step, or AWS_REGION for the "
+               "controller");
+      return SK_ENOENT;
+    }
+    if (!sk_vertex_name_ok(region)) {
+      snprintf(err, errlen, "sagemaker.region is not a valid region name");
+      return SK_EINVAL;
+    }
+    j->region = strdup(region);
+    if (!j->region)
+      return SK_ENOMEM;
+    const char *tmpl = t->cfg.endpoints.sagemaker_endpoint ? t->cfg.endpoints.sagemaker_endpoint
+                                                           : SK_SAGEMAKER_DEFAULT_ENDPOINT;
+    if ((rc = sk_cloud_endpoint_url(tmpl, region, base, sizeof(base))) < 0) {
+      snprintf(err, errlen, "the SageMaker endpoint URL is too long");
+      return rc;
+    }
+    char name[SK_SAGEMAKER_NAME_MAX + 1];
+    if ((rc = sk_sagemaker_job_name(d->workflow_name, d->workflow_uid, d->instance, d->attempt,
+                                    name, sizeof(name))) < 0) {
+      snprintf(err, errlen, "no SageMaker job name can be made for this step");
+      return SK_EINVAL;
+    }
+    j->own_name = strdup(name);
+    if (!j->own_name)
+      return SK_ENOMEM;
+    if (!d->name && !d->no_create) {
+      if (!json_is_object(job)) {
+        snprintf(err, errlen, "sagemaker.%s must be an object", field);
+        return SK_EINVAL;
+      }
+      j->create_body = json_deep_copy(job);
+      if (!j->create_body)
+        return SK_ENOMEM;
+    }
+  }
+  if (d->name) {
+    bool ok = j->kind == SK_CJOB_VERTEX ? sk_vertex_job_name_ok(d->name)
+                                        : sk_sagemaker_name_ok(d->name);
+    if (!ok) {
+      snprintf(err, errlen, "the recorded job name is not a valid %s name",
+               sk_cjob_ref_kind(j->kind));
+      return SK_EINVAL;
+    }
+    j->name = strdup(d->name);
+    if (!j->name)
+      return SK_ENOMEM;
+  }
+  j->ep = ep_get(t, base, j->kind != SK_CJOB_VERTEX);
+  if (!j->ep)
+    return SK_ENOMEM;
+  return 0;
+}
+
+int sk_cjobs_ensure(sk_cjobs_t *t, const sk_cjob_desc_t *d) {
+  if (!t || !d || !d->key || t->destroying)
+    return SK_EINVAL;
+  sk__cjob_t *j = table_get(t, d->key);
+  if (j) {
+    if (d->authz && d->authz != j->authz)
+      j->authz = d->authz;
+    return 0;
+  }
+  if (!sk_cjob_ref_kind(d->kind))
+    return SK_EINVAL;
+  j = calloc(1, sizeof(*j));
+  if (!j)
+    return SK_ENOMEM;
+  j->t = t;
+  j->heap_idx = NO_HEAP;
+  j->kind = d->kind;
+  j->authz = d->authz;
+  j->attempt = d->attempt;
+  j->no_create = d->no_create;
+  j->maybe_created = d->adopt_first || d->no_create;
+  j->key = strdup(d->key);
+  j->workflow_uid = sk_strdup0(d->workflow_uid);
+  j->workflow_name = sk_strdup0(d->workflow_name);
+  j->instance = sk_strdup0(d->instance);
+  if (!j->key || (d->workflow_uid && !j->workflow_uid) ||
+      (d->workflow_name && !j->workflow_name) || (d->instance && !j->instance) ||
+      table_put(t, j) < 0) {
+    free(j->key);
+    j->key = NULL;
+    job_free(j);
+    return SK_ENOMEM;
+  }
+  t->stats.tracked = t->count;
+  poll_settings(d->body, sk_rand_next(&t->rng), &j->poll);
+  char err[SK_CLOUD_MAX_MESSAGE];
+  err[0] = '\0';
+  int rc;
+  if (!json_is_object(d->body)) {
+    snprintf(err, sizeof(err), "the step has no %s body",
+             d->kind == SK_CJOB_VERTEX ? "vertex" : "sagemaker");
+    rc = SK_EINVAL;
+  } else if (!d->workflow_uid || !d->instance || d->attempt < 1) {
+    snprintf(err, sizeof(err), "the job has no workflow uid, step instance or attempt");
+    rc = SK_EINVAL;
+  } else if (!d->authz) {
+    snprintf(err, sizeof(err), "the job has no authoriser");
+    rc = SK_EINVAL;
+  } else {
+    rc = job_setup(t, j, d, err, sizeof(err));
+  }
+  if (rc < 0) {
+    if (rc == SK_ENOMEM) {
+      job_drop(j);
+      t->stats.tracked = t->count;
+      return SK_ENOMEM;
+    }
+    job_fail(j, err);
+    return rc == SK_EINVAL ? SK_EINVAL : 0;
+  }
+  mark_changed(j);
+  if (j->name) {
+    /* Resume: the recorded job exists; follow it. */
+    job_set_phase(j, SK_CJOB_RUNNING, "resumed");
+    schedule(j, SK__CJOB_OP_GET, 0);
+  } else if (j->maybe_created) {
+    schedule(j, SK__CJOB_OP_LOOKUP, 0);
+  } else {
+    schedule(j, SK__CJOB_OP_CREATE, 0);
+  }
+  return 0;
+}
+
+int sk_cjobs_cancel(sk_cjobs_t *t, const char *key) {
+  if (!t || !key)
+    return SK_EINVAL;
+  sk__cjob_t *j = table_get(t, key);
+  if (!j)
+    return SK_ENOENT;
+  if (j->cancel != SK_CJOB_CANCEL_NONE)
+    return 0;
+  if (terminal(j->phase)) {
+    j->cancel = SK_CJOB_CANCEL_ACCEPTED;
+    mark_changed(j);
+    return 0;
+  }
+  j->cancel = SK_CJOB_CANCEL_PENDING;
+  mark_changed(j);
+  if (j->req)
+    return 0; /* the answer plans what follows */
+  if (j->phase == SK_CJOB_SUBMITTING) {
+    if (j->op == SK__CJOB_OP_CREATE) {
+      /* Not sent yet (or sent and answered without a name, which would be
+       * a lost create: then maybe_created is set and a lookup goes first). */
+      unschedule(j);
+      plan_create(j, 0);
+    }
+    return 0;
+  }
+  unschedule(j);
+  schedule(j, SK__CJOB_OP_CANCEL, 0);
+  return 0;
+}
+
+int sk_cjobs_info(const sk_cjobs_t *t, const char *key, sk_cjob_info_t *out) {
+  if (!t || !key || !out)
+    return SK_EINVAL;
+  const sk__cjob_t *j = table_get(t, key);
+  if (!j)
+    return SK_ENOENT;
+  memset(out, 0, sizeof(*out));
+  out->phase = j->phase;
+  out->ref_kind = sk_cjob_ref_kind(j->kind);
+  out->name = j->name;
+  out->state = j->state;
+  out->message = j->message;
+  out->outputs = j->outputs;
+  out->cancel = j->cancel;
+  out->next_poll_at_ms = j->next_at_ms;
+  out->polls = j->polls;
+  return 0;
+}
+
+void sk_cjobs_forget(sk_cjobs_t *t, const char *key) {
+  if (!t || !key)
+    return;
+  sk__cjob_t *j = table_get(t, key);
+  if (!j)
+    return;
+  job_drop(j);
+  t->stats.tracked = t->count;
+}
+
+void sk_cjobs_stats(const sk_cjobs_t *t, sk_cjobs_stats_t *out) {
+  memset(out, 0, sizeof(*out));
+  if (!t)
+    return;
+  *out = t->stats;
+  out->tracked = t->count;
+}
