@@ -3,7 +3,8 @@
 #   scripts/deps.sh          what building and running skeinctl needs
 #   scripts/deps.sh --test   also what the test suite needs (clang for the
 #                            sanitizer and fuzz builds; openssl and curl for
-#                            the test cluster, whose Go comes with the machine)
+#                            the test cluster, whose Go comes with the machine;
+#                            python3-venv for the cloud test servers)
 # It must run as root (or with sudo available) on a Debian-based machine.
 set -euo pipefail
 
@@ -15,6 +16,9 @@ if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(clang libclang-rt-14-dev llvm)
   # The test cluster (tests/cluster/): certificates, HTTP checks, flock.
   pkgs+=(openssl curl util-linux)
+  # The cloud test servers (tests/cloudfake/): a venv for moto and
+  # cryptography from PyPI (setup.sh), built with Debian's python3.
+  pkgs+=(python3-venv)
 fi
 
 missing=()
