@@ -643,12 +643,13 @@ static int settle(sk__aws_authz_t *a, int rc) {
       char when[40] = "";
       if (a->creds.expires_ms)
         sk_time_format(a->creds.expires_ms, when, sizeof(when));
-      sk_log_v(1, LOGGER, "credentials from %s%s%s", a->base.description,
-               *when ? ", valid until " : "", when);
+      sk_log_v(1, LOGGER, "using %s%s%s", a->base.description, *when ? ", valid until " : "",
+               when);
     }
+  } else if (strncmp(a->msg, "no AWS credentials", 18) == 0) {
+    sk_log_v(1, LOGGER, "%s", a->msg);
   } else {
-    sk_log_v(1, LOGGER, "no credentials from %s: %s",
-             a->resolving ? "the chain" : src_names[a->trying], a->msg);
+    sk_log_v(1, LOGGER, "AWS credentials from %s failed: %s", src_names[a->trying], a->msg);
   }
   sk__aws_fetch_release(a);
   sk_buf_reset(&a->notes);
