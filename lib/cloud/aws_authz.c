@@ -15,7 +15,8 @@
  * before it rotates them) is not asked again more than once a minute
  * while they stay valid for another minute. When a refresh fails and the
  * old credentials are still valid for a minute, they are used (as the AWS
- * SDKs do) and the failure is logged.
+ * SDKs do), the failure is logged, and the source is asked again a
+ * minute later, not at every request.
  */
 #include <openssl/crypto.h>
 #include <stdlib.h>
@@ -59,6 +60,14 @@ static bool fresh(const sk__aws_authz_t *a, int64_t now) {
   if (exp == 0 || now < exp - (int64_t)SK_AWS_REFRESH_AHEAD_S * 1000)
     return true;
   return now < a->fetched_ms + REFETCH_MIN_MS && now < exp - MIN_VALID_MS;
+}
+
+/* After a failed refresh the current credentials, if still good, are used
+ * for a while before the source is asked again: a failing STS or IMDS is
+ * not asked at every request. */
+static void note_failure(sk__aws_authz_t *a, int rc, int64_t now) {
+  if (rc < 0 && rc != SK_ECANCELED && a->have)
+    a->fetched_ms = now;
 }
 
 /* Signs w with a's credentials and calls it back with the headers. */
@@ -144,6 +153,8 @@ static void maybe_finish(sk__aws_authz_t *a) {
   uv_close((uv_handle_t *)&a->kick, on_kick_closed);
 }
 
+static void on_kick(uv_timer_t *t);
+
 /* Answers the waiters queued now (not those their callbacks add): rc 0
  * with the credentials, else the error, or the old credentials when a
  * refresh failed and they are still good for a while. */
@@ -156,11 +167,23 @@ static void complete(sk__aws_authz_t *a, int rc) {
   a->dispatching++;
   while (batch) {
     sk__aws_waiter_t *w = batch;
+    if (!a->destroying && !a->have && rc == 0) {
+      /* A callback invalidated the credentials: the rest wait for the
+       * fetch the next pump starts, ahead of the waiters added since. */
+      sk__aws_waiter_t *last = batch;
+      while (last->next)
+        last = last->next;
+      last->next = a->head;
+      if (!a->head)
+        a->tail = last;
+      a->head = batch;
+      uv_timer_start(&a->kick, on_kick, 0, 0);
+      break;
+    }
     batch = w->next;
     if (a->destroying) {
       answer_error(w, SK_ECANCELED, "the AWS authoriser was destroyed");
-    } else if (rc == 0 && a->have &&
-               (a->creds.expires_ms == 0 || w->now_ms < a->creds.expires_ms)) {
+    } else if (rc == 0 && (a->creds.expires_ms == 0 || w->now_ms < a->creds.expires_ms)) {
       answer_signed(a, w);
     } else if (rc == 0) {
       answer_error(w, SK_EAUTH, "the AWS credentials fetched had expired already");
@@ -205,6 +228,7 @@ static void pump(sk__aws_authz_t *a) {
       return; /* sk__aws_fetch_done answers */
     if (rc == 0)
       a->fetched_ms = now;
+    note_failure(a, rc, now);
   }
   complete(a, rc);
   maybe_finish(a);
@@ -214,11 +238,13 @@ void sk__aws_fetch_done(sk__aws_authz_t *a, int rc) {
   a->fetching = false;
   if (rc == 0)
     a->fetched_ms = a->fetch_now_ms;
+  note_failure(a, rc, a->fetch_now_ms);
   complete(a, a->destroying ? SK_ECANCELED : rc);
   maybe_finish(a);
 }
 
 static void on_kick(uv_timer_t *t) { pump(t->data); }
+
 
 static bool header_named(const char *line, const char *name) {
   size_t n = strlen(name);

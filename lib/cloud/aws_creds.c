@@ -493,6 +493,10 @@ static int imds_get(sk__aws_authz_t *a, const char *path, sk__aws_fstate_t state
 
 static int imds_token_done(sk__aws_authz_t *a, const sk_http_resp_t *resp) {
   char words[200];
+  if (resp->error == SK_ECANCELED) {
+    setmsg(a, "IMDS %s: the request was cancelled", a->imds_endpoint);
+    return SK_ECANCELED;
+  }
   /* Off EC2 nothing answers: that is "no credentials here", not a fault. */
   if (resp->error) {
     transport_words(resp, words, sizeof(words));

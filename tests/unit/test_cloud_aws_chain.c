@@ -381,6 +381,7 @@ typedef struct {
   char token[256];
   char auth[1024];
   char message[SK_CLOUD_MAX_MESSAGE];
+  sk_cloud_authz_t *invalidate_in_cb; /* a 401 seen inside the callback */
 } rec_t;
 
 static void on_auth(const sk_cloud_auth_result_t *res, void *arg) {
@@ -402,6 +403,8 @@ static void on_auth(const sk_cloud_auth_result_t *res, void *arg) {
   snprintf(r->message, sizeof(r->message), "%s", res->message ? res->message : "");
   if (res->message)
     sk_buf_printf(&all_messages, "%s\n", res->message);
+  if (r->invalidate_in_cb)
+    sk_cloud_authz_invalidate(r->invalidate_in_cb);
   /* An answer from a timer wakes nothing up: without this the waiting
    * uv_run would block in poll until the guard fires. */
   uv_stop(cur_loop);
@@ -693,6 +696,10 @@ TEST(refresh_window_and_failed_refresh) {
   authorize(&e, late, &r);
   CHECK_INT(fake.sts_calls, 3);
   check_signed(&r, late, ak, sk, tok);
+  /* ... and STS is not asked at every request while it fails. */
+  authorize(&e, late + 30000, &r);
+  CHECK_INT(fake.sts_calls, 3);
+  check_signed(&r, late + 30000, ak, sk, tok);
   /* Once dropped by invalidate there is nothing to fall back on. */
   sk_cloud_authz_invalidate(e.a);
   authorize(&e, late, &r);
@@ -721,6 +728,20 @@ TEST(concurrent_authorize_one_fetch) {
     check_signed(&r[i], T0, fake.last_ak, fake.last_sk, fake.last_tok);
   }
   CHECK_INT(fake.sts_calls, 1);
+  /* The first of three callbacks invalidates (its request met a 401): the
+   * other two wait for one new fetch. */
+  char old_ak[64];
+  snprintf(old_ak, sizeof(old_ak), "%s", fake.last_ak);
+  memset(r, 0, sizeof(r));
+  r[0].invalidate_in_cb = e.a;
+  for (int i = 0; i < 3; i++)
+    CHECK_INT(sk_cloud_authorize(e.a, &req, on_auth, &r[i]), 0);
+  for (int i = 0; i < 3; i++)
+    CHECK(run_until(&e, rec_done, &r[i], 15000));
+  CHECK(strstr(r[0].auth, old_ak) != NULL);
+  CHECK_INT(fake.sts_calls, 2);
+  check_signed(&r[1], T0, fake.last_ak, fake.last_sk, fake.last_tok);
+  check_signed(&r[2], T0, fake.last_ak, fake.last_sk, fake.last_tok);
   env_finish(&e);
 }
 
