@@ -334,6 +334,7 @@ class Handler(BaseHTTPRequestHandler):
     def dispatch(self):
         role = self.server.role
         self.rawpath, self.rawquery, self.query, self.body = self.path, "", {}, b""
+        self.is_control = False
         try:
             try:
                 self.body = self.read_body()
@@ -346,6 +347,7 @@ class Handler(BaseHTTPRequestHandler):
             self.rawquery = parts.query
             self.query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
             if parts.path.startswith("/_fake/"):
+                self.is_control = True
                 role.control(self, parts.path[len("/_fake/"):])
             else:
                 role.serve(self)
@@ -380,7 +382,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
         self.wfile.flush()
-        self.server.role.count_status(status)
+        if not self.is_control:
+            self.server.role.count_status(status)
 
     def drop(self, how="rst"):
         """Closes the connection without a reply: RST (SO_LINGER 0) or FIN."""

@@ -131,7 +131,9 @@ cloudfake_start() {
   _cloudfake_on_exit "cloudfake_stop $name"
   deadline=$((SECONDS + ${CLOUDFAKE_START_TIMEOUT:-60}))
   until _cloudfake_ready "$dir/ready.json"; do
-    if ! kill -0 "$pid" 2>/dev/null; then
+    # Not _cloudfake_running: just after the fork the child may not have
+    # started python yet.
+    if ! _cloudfake_alive "$pid"; then
       _cloudfake_err "instance $name exited before it was ready:"
       tail -n 30 "$dir/stderr.log" >&2
       cloudfake_stop "$name"
@@ -147,6 +149,20 @@ cloudfake_start() {
   done
 }
 
+# _cloudfake_alive PID: PID exists and is not a zombie.
+_cloudfake_alive() {
+  local state
+  state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+  [[ -n $state && $state != Z && $state != X ]]
+}
+
+# _cloudfake_running PID: PID is alive and runs cloudfake.py (not a
+# recycled pid), so signalling it hits only what cloudfake_start started.
+_cloudfake_running() {
+  _cloudfake_alive "$1" || return 1
+  tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q 'cloudfake.py serve'
+}
+
 cloudfake_stop() {
   local name=$1 pid fd deadline
   pid=${_cloudfake_pid[$name]:-}
@@ -155,12 +171,14 @@ cloudfake_stop() {
   if [[ -n $fd ]]; then
     exec {fd}>&-
   fi
-  kill -TERM "$pid" 2>/dev/null || true
+  if _cloudfake_running "$pid"; then
+    kill -TERM "$pid" 2>/dev/null || true
+  fi
   deadline=$((SECONDS + 5))
-  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
+  while _cloudfake_running "$pid" && ((SECONDS < deadline)); do
     sleep 0.05
   done
-  if kill -0 "$pid" 2>/dev/null; then
+  if _cloudfake_running "$pid"; then
     _cloudfake_err "instance $name (pid $pid) still runs 5 s after SIGTERM; sending SIGKILL"
     kill -KILL "$pid" 2>/dev/null || true
   fi

@@ -607,6 +607,13 @@ expect "moto describe of an unknown job: 400 ValidationException" "$code $(jb mo
 sm mo_pc "$moto" CreateProcessingJob "$(sed 's/skein-uid1-eval-1/skein-moto-eval-1/' <<<"$pj")"
 sm mo_pd "$moto" DescribeProcessingJob '{"ProcessingJobName":"skein-moto-eval-1"}'
 expect "moto processing job: Completed at once" "$code $(jb mo_pd 'doc["ProcessingJobStatus"]')" "200 Completed"
+sm mo_pstop "$moto" StopProcessingJob '{"ProcessingJobName":"skein-moto-eval-1"}'
+sm mo_pd2 "$moto" DescribeProcessingJob '{"ProcessingJobName":"skein-moto-eval-1"}'
+expect "moto StopProcessingJob exists (even on a Completed job)" "$code $(jb mo_pd2 'doc["ProcessingJobStatus"]')" "200 Stopped"
+sm_user="$akid:wrong$secret"
+sm mo_wrongsecret "$moto" DescribeTrainingJob '{"TrainingJobName":"skein-moto-1"}'
+sm_user="$akid:$secret"
+expect "moto does not check signatures: a wrong secret answers 200" "$code" 200
 show mo_create
 
 # ---------------------------------------------------------------------------
@@ -626,9 +633,55 @@ if gone "$pid"; then ok "cloudfake stopped"; else fail "cloudfake (pid $pid) sti
 "$cloudfake_py" "$SKEIN_SOURCE_DIR/tests/cloudfake/cloudfake.py" serve --roles vertex --max-seconds 60 \
   </dev/null >"$tmp/eof.out" 2>"$tmp/eof.err" &
 eof_pid=$!
-on_exit "kill $eof_pid 2>/dev/null || true"
+# Exit cleanups read these variables then; each is cleared once its process
+# is known to be gone, so a recycled pid is never signalled.
+on_exit 'if [[ -n ${eof_pid:-} ]]; then kill "$eof_pid" 2>/dev/null || true; fi'
 if wait_for 10 gone "$eof_pid"; then ok "a fake with stdin at EOF exits by itself"; else fail "a fake with stdin at EOF still runs"; fi
-wait "$eof_pid" 2>/dev/null || true
+wait "$eof_pid" 2>/dev/null && eof_pid=
 show eof
+
+# ---------------------------------------------------------------------------
+# 12. Start-time faults and config (reapplied on reset), states by elapsed
+# time, and the --owner-pid and --max-seconds rules.
+failures_before=$failures
+cloudfake_start cf2 --roles vertex --vertex-accept-any-token \
+  --faults 'vertex=[{"kind": "503", "route": "create", "count": 1}]' \
+  --config 'vertex={"advance": "time", "step_seconds": 0.2}'
+vertex=$(cloudfake_url cf2 vertex)
+gtoken=anything
+vx v2_c1 POST "$parent/customJobs" "$(job_body timed '{}')"
+vx v2_c2 POST "$parent/customJobs" "$(job_body timed '{}')"
+expect "--faults at start: the first create 503, the next 200" "$(jb v2_c1 'doc["error"]["code"]') $code" "503 200"
+timed=$(jb v2_c2 'doc["name"]')
+timed_state() {
+  vx v2_get GET "/v1/$timed"
+  [[ $(jb v2_get 'doc["state"]') == JOB_STATE_SUCCEEDED ]]
+}
+if wait_for 10 timed_state; then ok "advance by time: SUCCEEDED after 3 steps of 0.2 s"; else fail "advance by time: still $(jb v2_get 'doc["state"]')"; fi
+cloudfake_reset cf2 vertex
+vx v2_c3 POST "$parent/customJobs" "$(job_body timed '{}')"
+expect "reset reapplies --faults" "$code" 503
+cloudfake_stop cf2
+sleep 60 &  # a stand-in owner process, killed below (not a wait)
+owner=$!
+on_exit 'if [[ -n ${owner:-} ]]; then kill "$owner" 2>/dev/null || true; fi'
+"$cloudfake_py" "$SKEIN_SOURCE_DIR/tests/cloudfake/cloudfake.py" serve --roles sts --ignore-stdin \
+  --owner-pid "$owner" >"$tmp/owner.out" 2>"$tmp/owner.err" &
+owned=$!
+on_exit 'if [[ -n ${owned:-} ]]; then kill "$owned" 2>/dev/null || true; fi'
+wait_for 10 test -s "$tmp/owner.out" || fail "the owned fake did not start"
+kill "$owner"
+wait "$owner" 2>/dev/null || true
+owner=
+if wait_for 10 gone "$owned"; then ok "the fake exits when --owner-pid is gone"; else fail "the fake outlived its owner"; fi
+wait "$owned" 2>/dev/null && owned=
+"$cloudfake_py" "$SKEIN_SOURCE_DIR/tests/cloudfake/cloudfake.py" serve --roles imds --ignore-stdin \
+  --max-seconds 1 >"$tmp/max.out" 2>"$tmp/max.err" &
+bounded=$!
+on_exit 'if [[ -n ${bounded:-} ]]; then kill "$bounded" 2>/dev/null || true; fi'
+if wait_for 10 gone "$bounded"; then ok "the fake exits after --max-seconds"; else fail "the fake outlived --max-seconds"; fi
+wait "$bounded" 2>/dev/null && bounded=
+expect "it says why on stderr" "$(grep -c 'max-seconds' "$tmp/max.err" || true)" 1
+show max
 
 finish cloudfake
