@@ -13,7 +13,9 @@
  * SK_AWS_REFRESH_AHEAD_S before they expire.
  *
  * The authorisers sign with the request's region and service
- * (sk_cloud_request_t.region/service, both required) and add three
+ * (sk_cloud_request_t.region/service, both required; authorize returns
+ * SK_EINVAL without them) at the request's now_ms (0: the current time),
+ * which also decides whether cached credentials are fresh, and add three
  * headers: X-Amz-Date, X-Amz-Security-Token (only with session
  * credentials) and Authorization. They sign host, x-amz-date,
  * x-amz-security-token, and the request's own content-type and
@@ -75,10 +77,11 @@ int sk_aws_sigv4_sign(const sk_aws_creds_t *creds, const char *region, const cha
 int sk_aws_amz_date(int64_t ms, char *out, size_t outlen);
 
 /*
- * An authoriser with fixed keys (a Kubernetes Secret's, say); copied.
- * session_token may be NULL or "". NULL when a key is missing or holds
- * spaces or control characters, or when memory runs out. invalidate does
- * nothing: there is nothing to fetch again.
+ * An authoriser with fixed keys (a Kubernetes Secret's, say); copied, with
+ * whitespace around each value trimmed (a Secret made from a file often
+ * ends in a newline). session_token may be NULL or "". NULL when a key is
+ * missing or holds spaces or control characters inside, or when memory
+ * runs out. invalidate does nothing: there is nothing to fetch again.
  */
 sk_cloud_authz_t *sk_aws_authz_static(uv_loop_t *loop, const char *access_key_id,
                                       const char *secret_access_key, const char *session_token);

@@ -365,24 +365,32 @@ static void authz_abort(sk__aws_authz_t *a) {
 
 sk_cloud_authz_t *sk_aws_authz_static(uv_loop_t *loop, const char *access_key_id,
                                       const char *secret_access_key, const char *session_token) {
-  if (session_token && !*session_token)
-    session_token = NULL;
-  if (!sk__aws_token_ok(access_key_id) || !sk__aws_token_ok(secret_access_key) ||
-      (session_token && !sk__aws_token_ok(session_token)))
+  if (!access_key_id || !secret_access_key)
     return NULL;
-  sk__aws_authz_t *a = authz_new(loop);
-  if (!a)
-    return NULL;
-  a->source = SK__AWS_SRC_STATIC;
-  snprintf(a->base.description, sizeof(a->base.description), "AWS static %s",
-           session_token ? "session credentials" : "access key");
-  if (!(a->creds.access_key_id = strdup(access_key_id)) ||
-      !(a->creds.secret_access_key = strdup(secret_access_key)) ||
-      (session_token && !(a->creds.session_token = strdup(session_token)))) {
-    authz_abort(a);
+  sk_aws_creds_t c = {0};
+  /* Values from a Secret made with --from-file often end in a newline. */
+  if (!(c.access_key_id = strdup(access_key_id)) ||
+      !(c.secret_access_key = strdup(secret_access_key)) ||
+      (session_token && !(c.session_token = strdup(session_token)))) {
+    sk__aws_creds_release(&c);
     return NULL;
   }
-  a->have = true;
+  sk__aws_trim(c.access_key_id);
+  sk__aws_trim(c.secret_access_key);
+  if (c.session_token && !*sk__aws_trim(c.session_token)) {
+    free(c.session_token);
+    c.session_token = NULL;
+  }
+  sk__aws_authz_t *a = NULL;
+  if (!sk__aws_token_ok(c.access_key_id) || !sk__aws_token_ok(c.secret_access_key) ||
+      (c.session_token && !sk__aws_token_ok(c.session_token)) || !(a = authz_new(loop))) {
+    sk__aws_creds_release(&c);
+    return NULL;
+  }
+  a->source = SK__AWS_SRC_STATIC;
+  snprintf(a->base.description, sizeof(a->base.description), "AWS static %s",
+           c.session_token ? "session credentials" : "access key");
+  sk__aws_set_creds(a, &c);
   return &a->base;
 }
 

@@ -543,6 +543,17 @@ TEST(static_authoriser_headers) {
   CHECK_INT(sk_cloud_authorize(a, &bad, on_auth, &r), SK_EINVAL);
   CHECK_INT(sk_cloud_authorize(a, &req, NULL, &r), SK_EINVAL);
   CHECK(sk_aws_authz_static(&loop, "AKID WITH SPACE", SECRET, NULL) == NULL);
+  CHECK(sk_aws_authz_static(&loop, AKID, " \n", NULL) == NULL);
+  /* Whitespace around the values (a Secret from a file) is dropped. */
+  sk_cloud_authz_t *trimmed = sk_aws_authz_static(&loop, " " AKID "\n", SECRET "\n", " \n");
+  REQUIRE(trimmed);
+  rec_t r2;
+  memset(&r2, 0, sizeof(r2));
+  CHECK_INT(sk_cloud_authorize(trimmed, &req, on_auth, &r2), 0);
+  run_loop_until(&loop, &r2.calls, 1);
+  CHECK_INT(r2.rc, 0);
+  CHECK_STR(header(&r2, "Authorization: "), header(&r, "Authorization: "));
+  sk_cloud_authz_destroy(trimmed);
   CHECK(sk_aws_authz_static(&loop, AKID, NULL, NULL) == NULL);
 
   sk_cloud_authz_destroy(a);
