@@ -245,7 +245,6 @@ void sk__aws_fetch_done(sk__aws_authz_t *a, int rc) {
 
 static void on_kick(uv_timer_t *t) { pump(t->data); }
 
-
 static bool header_named(const char *line, const char *name) {
   size_t n = strlen(name);
   const char *p = line;

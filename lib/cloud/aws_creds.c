@@ -185,7 +185,9 @@ static int file_source(sk__aws_authz_t *a) {
   }
   if (rc) {
     setmsg(a, "shared credentials file %s: cannot read: %s", path,
-           rc == SK_ETOOBIG ? "larger than 1 MiB" : rc == SK_EIO ? strerror(errno) : sk_strerror(rc));
+           rc == SK_ETOOBIG ? "larger than 1 MiB"
+           : rc == SK_EIO   ? strerror(errno)
+                            : sk_strerror(rc));
     return SK_EAUTH;
   }
   sk_aws_creds_t c;

@@ -272,7 +272,8 @@ static const char sts_ok[] =
     "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n"
     "  <AssumeRoleWithWebIdentityResult>\n"
     "    <!-- <Credentials><AccessKeyId>COMMENTED</AccessKeyId></Credentials> -->\n"
-    "    <SubjectFromWebIdentityToken>system:serviceaccount:ml:runner</SubjectFromWebIdentityToken>\n"
+    "    <SubjectFromWebIdentityToken>system:serviceaccount:ml:runner"
+    "</SubjectFromWebIdentityToken>\n"
     "    <AssumedRoleUser>\n"
     "      <Arn>arn:aws:sts::123456789012:assumed-role/skein/app1</Arn>\n"
     "      <AssumedRoleId>AROACLKWSDQRAOEXAMPLE:app1</AssumedRoleId>\n"
@@ -362,7 +363,8 @@ TEST(sts_parse) {
   CHECK_STR(msg, "IDPCommunicationError");
   CHECK_INT(sk__aws_sts_parse(503, "oops", 4, &c, msg, sizeof(msg)), SK_EHTTP);
   CHECK_STR(msg, "");
-  const char *noexp = "<R><AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>A1</AccessKeyId>"
+  const char *noexp = "<R><AssumeRoleWithWebIdentityResult><Credentials>"
+                      "<AccessKeyId>A1</AccessKeyId>"
                       "<SecretAccessKey>S1</SecretAccessKey><SessionToken>T1</SessionToken>"
                       "<Expiration>tomorrow</Expiration></Credentials>"
                       "</AssumeRoleWithWebIdentityResult></R>";
