@@ -64,8 +64,8 @@ typedef struct sk_aws_creds {
  * Credential=..., SignedHeaders=..., Signature=...") into out.
  * SK_EINVAL on a malformed URL, header, method, region, service or date,
  * a missing or different X-Amz-Date or X-Amz-Security-Token line, or an
- * Authorization line; SK_ETOOBIG when out is too small (about 200 bytes
- * plus the signed header names always suffice).
+ * Authorization line; SK_ETOOBIG when out is too small (512 bytes plus
+ * the length of the signed header names always suffice).
  */
 int sk_aws_sigv4_sign(const sk_aws_creds_t *creds, const char *region, const char *service,
                       const char *method, const char *url, const char *const *headers,
