@@ -1220,12 +1220,14 @@ def public_half_of_key(key):
 class TokenRole(Role):
     name = "token"
 
-    def __init__(self, app, cfg, sa_keys=(), authorized_users=()):
+    def __init__(self, app, cfg, sa_keys=(), authorized_users=(), public_keys=()):
         # Identities outlive /_fake/reset, as issued tokens do.
         self.accounts = {}  # client_email -> {kid, key}
         self.users = {}  # client_id -> {secret, refresh_token, scopes}
         for k in sa_keys:
             self.add_account(public_half_of_key(k))
+        for a in public_keys:
+            self.add_account(a)
         for u in authorized_users:
             self.add_user(u)
         super().__init__(app, cfg)
@@ -2428,6 +2430,13 @@ def cmd_serve(args):
     for path in args.sa_key:
         with open(path, encoding="utf-8") as f:
             sa_keys.append(json.load(f))
+    public_keys = []
+    for spec in args.sa_public_key:
+        email, _, path = spec.partition("=")
+        if not email or not path:
+            raise SystemExit("cloudfake: --sa-public-key wants EMAIL=PEMFILE")
+        with open(path, encoding="utf-8") as f:
+            public_keys.append({"client_email": email, "private_key_id": None, "public_key_pem": f.read()})
     users = []
     for path in args.authorized_user:
         with open(path, encoding="utf-8") as f:
@@ -2440,7 +2449,7 @@ def cmd_serve(args):
         if r == "vertex":
             return VertexRole(app, c, args.vertex_accept_any_token, args.vertex_project_number)
         if r == "token":
-            return TokenRole(app, c, sa_keys, users)
+            return TokenRole(app, c, sa_keys, users, public_keys)
         if r == "metadata":
             return MetadataRole(app, c, args.metadata_project_id)
         if r == "sagemaker":
@@ -2639,6 +2648,8 @@ def main(argv=None):
                    help="a static access token the vertex role accepts (never expires)")
     s.add_argument("--sa-key", action="append", default=[], metavar="FILE",
                    help="a service-account key JSON whose public half the token role trusts")
+    s.add_argument("--sa-public-key", action="append", default=[], metavar="EMAIL=PEMFILE",
+                   help="a service account by its public key alone (PEM, as openssl pkey -pubout writes it)")
     s.add_argument("--authorized-user", action="append", default=[], metavar="FILE",
                    help="an authorized_user JSON the token role accepts for refresh_token grants")
     s.add_argument("--metadata-project-id", default="skein-test-project")

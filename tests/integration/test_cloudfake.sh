@@ -71,10 +71,16 @@ ctok=$("$cloudfake_py" -c 'import secrets; print(secrets.token_urlsafe(24))')
 echo "$ctok" >"$tmp/ctok"
 role_arn=arn:aws:iam::123456789012:role/skein-irsa
 
+# A service account known by its public key alone, made with openssl.
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$tmp/ci.pem" 2>/dev/null
+openssl pkey -in "$tmp/ci.pem" -pubout -out "$tmp/ci.pub"
+ci_email=ci@skein-test-project.iam.gserviceaccount.com
+
 # ---------------------------------------------------------------------------
 # 1. Start every role and moto in one process.
 t0=$(now_ms)
 if ! cloudfake_start cf --roles vertex,token,metadata,sagemaker,sts,imds,moto --seed 42 \
+  --sa-public-key "$ci_email=$tmp/ci.pub" \
   --aws-key-file "$tmp/aws-keys" --sts-web-identity-token "@$tmp/wit" --sts-role-arn "$role_arn" \
   --container-token "@$tmp/ctok" --config 'vertex={"project_numbers": {"skein-test-project": "111222333444"}}'; then
   fail "cloudfake did not start"
@@ -145,6 +151,8 @@ expect "JWT without scope: refused" "$code $(jb tok_noscope 'doc["error"]')" "40
 cloudfake_json "$tmp/sa2.json" 'doc["private_key"]' >"$tmp/sa2.pem"
 grant tok_otherkey "$(jwt "$tmp/sa2.pem" "$(claims "$cp_scope" "$token/token" "$now" $((now + 3600)))")"
 expect "JWT signed by an unknown key: refused" "$code $(jb tok_otherkey 'doc["error"]')" "400 invalid_grant"
+grant tok_ci "$(jwt "$tmp/ci.pem" "$(printf '{"iss":"%s","scope":"%s","aud":"%s","iat":%d,"exp":%d}' "$ci_email" "$cp_scope" "$token/token" "$now" $((now + 600)))")"
+expect "JWT of an account given by its public key (--sa-public-key): token" "$code $(jb tok_ci 'doc["token_type"]')" "200 Bearer"
 http tok_form -H 'Content-Type: application/json' --data-binary '{}' "$token/token"
 expect "token endpoint wants a form" "$code $(jb tok_form 'doc["error"]')" "400 invalid_request"
 
@@ -161,9 +169,9 @@ expect "refresh_token grant: status" "$code" 200
 utoken=$(jb tok_refresh 'doc["access_token"]')
 refresh tok_badclient wrong-secret
 expect "refresh_token grant, wrong client secret" "$code $(jb tok_badclient 'doc["error"]')" "401 invalid_client"
-expect "token stats: 2 issued, errors by kind" \
+expect "token stats: 3 issued, errors by kind" \
   "$(cloudfake_stats cf token '[s["issued_total"], s["errors"]]')" \
-  '[2, {"invalid_grant": 5, "invalid_scope": 1, "invalid_request": 1, "invalid_client": 1}]'
+  '[3, {"invalid_grant": 5, "invalid_scope": 1, "invalid_request": 1, "invalid_client": 1}]'
 show selftest
 
 # ---------------------------------------------------------------------------
