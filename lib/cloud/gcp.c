@@ -39,7 +39,7 @@
 #define LOGGER "cloud"
 #define MSG SK_CLOUD_MAX_MESSAGE
 #define WHAT_MAX 320                  /* "token endpoint <url>" in messages */
-#define REQUEST_TIMEOUT_MS 30000      /* every credential request */
+#define REQUEST_TIMEOUT_MS SK_GCP_REQUEST_TIMEOUT_MS
 #define ANSWER_MAX (64 * 1024)        /* a token answer is well under 4 KiB */
 #define FILE_MAX (1024 * 1024)        /* a key file is about 2.5 KiB */
 #define MIN_VALID_MS 30000            /* an old token still serves after a failed refresh while it
@@ -88,7 +88,6 @@ struct gcp {
   uv_loop_t *loop;
   sk_http_t *http;
   uv_timer_t kick; /* delivers the ready list */
-  bool adc;
   char *ep_token_uri;
   char *ep_metadata_host;
   char *ep_home;
@@ -329,8 +328,8 @@ static void describe(gcp_t *a, const char *where) {
     break;
   case SK__GCP_METADATA:
     snprintf(a->base.description, sizeof(a->base.description), "metadata server credentials");
-    snprintf(a->source, sizeof(a->source), "Application Default Credentials (%s, so the metadata "
-             "server)", where);
+    snprintf(a->source, sizeof(a->source),
+             "Application Default Credentials (%s, so the metadata server)", where);
     break;
   case SK__GCP_NONE:
     snprintf(a->base.description, sizeof(a->base.description), "Application Default Credentials");
@@ -359,7 +358,7 @@ static void fetch_done(sk_http_req_t *req, const sk_http_resp_t *resp, void *arg
   if (resp->error) {
     rc = resp->error;
     sk__gcp_errf(detail, sizeof(detail), 0, "%s: %s", a->fetch_what,
-             resp->error_text && *resp->error_text ? resp->error_text : sk_strerror(rc));
+                 resp->error_text && *resp->error_text ? resp->error_text : sk_strerror(rc));
   } else {
     const char *secrets[4] = {NULL, NULL, NULL, NULL};
     size_t ns = 0;
@@ -384,10 +383,16 @@ static void fetch_done(sk_http_req_t *req, const sk_http_resp_t *resp, void *arg
   if (rc != SK_ECANCELED && token_left(a, MIN_VALID_MS)) {
     /* Refreshing ahead of expiry is what leaves room for this: the token
      * in hand still works, so the jobs go on while the endpoint recovers. */
-    sk_log_warn(LOGGER, "%s: refreshing the access token failed, using the current one until it "
+    sk_log_warn(LOGGER,
+                "%s: refreshing the access token failed, the current one serves until it "
                 "expires: %s",
                 a->source, detail);
     grant_list(a, &a->auth_wait);
+    return;
+  }
+  if (!a->auth_wait.head && rc != SK_ECANCELED) {
+    /* A refresh behind the callers failed and nobody waits to hear it. */
+    sk_log_warn(LOGGER, "%s: refreshing the access token failed: %s", a->source, detail);
     return;
   }
   sk__gcp_errf(msg, sizeof(msg), 0, "%s: %s", a->source, detail);
@@ -456,11 +461,12 @@ static void start_fetch(gcp_t *a) {
   a->fetch = NULL;
   sk__gcp_wipe_free(jwt);
   if (!host && a->cred.kind == SK__GCP_METADATA)
-    sk__gcp_errf(msg, sizeof(msg), 0, "%s: GCE_METADATA_HOST (or the metadata host setting) is not a "
-             "host[:port]", a->source);
+    sk__gcp_errf(msg, sizeof(msg), 0,
+                 "%s: GCE_METADATA_HOST (or the metadata host setting) is not a host[:port]",
+                 a->source);
   else
     sk__gcp_errf(msg, sizeof(msg), 0, "%s: %s: the request could not be made: %s", a->source,
-             a->fetch_what, sk_strerror(rc));
+                 a->fetch_what, sk_strerror(rc));
   fail_list(a, &a->auth_wait, rc, msg);
 }
 
@@ -480,7 +486,7 @@ static void project_done(sk_http_req_t *req, const sk_http_resp_t *resp, void *a
   if (resp->error) {
     rc = resp->error;
     sk__gcp_errf(detail, sizeof(detail), 0, "%s: %s", a->proj_what,
-             resp->error_text && *resp->error_text ? resp->error_text : sk_strerror(rc));
+                 resp->error_text && *resp->error_text ? resp->error_text : sk_strerror(rc));
   } else {
     rc = sk__gcp_project_answer(resp->status, resp->body, resp->body_len, a->proj_what, &project,
                                 detail, sizeof(detail));
@@ -491,8 +497,9 @@ static void project_done(sk_http_req_t *req, const sk_http_resp_t *resp, void *a
     grant_projects(a, project);
     return;
   }
-  sk__gcp_errf(msg, sizeof(msg), 0, "no project: %s names none, GOOGLE_CLOUD_PROJECT is unset, and %s",
-           a->source, detail);
+  sk__gcp_errf(msg, sizeof(msg), 0,
+               "no project: %s names none, GOOGLE_CLOUD_PROJECT is unset, and %s", a->source,
+               detail);
   fail_list(a, &a->proj_wait, rc, msg);
 }
 
@@ -513,8 +520,9 @@ static void project_step(gcp_t *a) {
   char url[WHAT_MAX], msg[MSG];
   const char *host = metadata_host(a);
   if (!host) {
-    sk__gcp_errf(msg, sizeof(msg), 0, "no project: %s names none, GOOGLE_CLOUD_PROJECT is unset, and "
-             "GCE_METADATA_HOST (or the metadata host setting) is not a host[:port]",
+    sk__gcp_errf(msg, sizeof(msg), 0,
+                 "no project: %s names none, GOOGLE_CLOUD_PROJECT is unset, and "
+                 "GCE_METADATA_HOST (or the metadata host setting) is not a host[:port]",
              a->source);
     fail_list(a, &a->proj_wait, SK_EINVAL, msg);
     return;
@@ -533,8 +541,9 @@ static void project_step(gcp_t *a) {
   int rc = sk_http_request(a->http, &o, &a->proj_req);
   if (rc) {
     a->proj_req = NULL;
-    sk__gcp_errf(msg, sizeof(msg), 0, "no project: %s names none, GOOGLE_CLOUD_PROJECT is unset, and %s: "
-             "the request could not be made: %s",
+    sk__gcp_errf(msg, sizeof(msg), 0,
+                 "no project: %s names none, GOOGLE_CLOUD_PROJECT is unset, and %s: "
+                 "the request could not be made: %s",
              a->source, a->proj_what, sk_strerror(rc));
     fail_list(a, &a->proj_wait, rc, msg);
   }
@@ -705,7 +714,7 @@ fail:
   if (w)
     work_free(w);
   sk__gcp_errf(msg, sizeof(msg), 0, "Application Default Credentials: cannot look for them: %s",
-           sk_strerror(rc));
+               sk_strerror(rc));
   fail_list(a, &a->auth_wait, rc, msg);
   fail_list(a, &a->proj_wait, rc, msg);
 }
@@ -723,10 +732,19 @@ static void advance(gcp_t *a) {
   if (a->res == RES_RESOLVING)
     return;
   if (a->auth_wait.head) {
-    if (token_left(a, (int64_t)SK_GCP_REFRESH_AHEAD_S * 1000))
+    if (token_left(a, (int64_t)SK_GCP_REFRESH_AHEAD_S * 1000)) {
       grant_list(a, &a->auth_wait);
-    else if (!a->fetch)
+    } else if (token_left(a, MIN_VALID_MS)) {
+      /* Inside the refresh window the token still works: the callers get
+       * it now and the new one is fetched behind them, so no job waits on
+       * the token endpoint, and an outage shorter than the window goes
+       * unnoticed. */
+      grant_list(a, &a->auth_wait);
+      if (!a->fetch)
+        start_fetch(a);
+    } else if (!a->fetch) {
       start_fetch(a);
+    }
   }
   if (a->proj_wait.head)
     project_step(a);
@@ -855,7 +873,6 @@ sk_cloud_authz_t *sk_gcp_authz_default(uv_loop_t *loop, sk_http_t *http,
   gcp_t *a = gcp_new(loop, http, endpoints, &c);
   if (!a)
     return NULL;
-  a->adc = true;
   describe(a, NULL);
   a->res = RES_UNRESOLVED;
   return &a->base;

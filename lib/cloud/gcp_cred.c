@@ -526,8 +526,8 @@ int sk__gcp_token_answer(long status, const char *body, size_t len, const char *
     secs = 0;
   }
   if (secs <= 0) {
-    sk__gcp_errf(msg, msglen, rc, "%s answered %ld with an expires_in that is not a positive number",
-                 what, status);
+    sk__gcp_errf(msg, msglen, rc,
+                 "%s answered %ld with an expires_in that is not a positive number", what, status);
     goto out;
   }
   if (secs > EXPIRES_MAX_S)
@@ -571,8 +571,8 @@ int sk__gcp_project_answer(long status, const char *body, size_t len, const char
          ch == ':' || ch == '_';
   }
   if (!ok)
-    return sk__gcp_errf(msg, msglen, SK_EHTTP, "%s answered %ld with a body that is not a project id",
-                        what, status);
+    return sk__gcp_errf(msg, msglen, SK_EHTTP,
+                        "%s answered %ld with a body that is not a project id", what, status);
   if (!(*project = sk_memdup_str(body + a, n - a)))
     return sk__gcp_errf(msg, msglen, SK_ENOMEM, "%s: out of memory", what);
   return 0;

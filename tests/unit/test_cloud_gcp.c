@@ -414,7 +414,8 @@ static void fg_issue(fg_t *fg, fg_conn_t *c) {
   char body[256];
   fg->issued++;
   snprintf(fg->last_token, sizeof(fg->last_token), "ya29.fake-token-%d", fg->issued);
-  snprintf(body, sizeof(body), "{\"access_token\":\"%s\",\"expires_in\":%d,\"token_type\":\"Bearer\"}",
+  snprintf(body, sizeof(body),
+           "{\"access_token\":\"%s\",\"expires_in\":%d,\"token_type\":\"Bearer\"}",
            fg->last_token, fg->expires_in);
   fg_respond(c, 200, "application/json", body);
 }
@@ -978,13 +979,13 @@ TEST(token_answers) {
   CHECK_INT(secs, 3599);
   sk__gcp_wipe_free(tok);
   const char *nexp = "{\"access_token\":\"t\"}";
-  CHECK_INT(sk__gcp_token_answer(200, nexp, strlen(nexp), "te", NULL, &tok, &secs, msg, sizeof(msg)),
-            0);
+  CHECK_INT(
+      sk__gcp_token_answer(200, nexp, strlen(nexp), "te", NULL, &tok, &secs, msg, sizeof(msg)), 0);
   CHECK_INT(secs, 3600);
   sk__gcp_wipe_free(tok);
   const char *sexp = "{\"access_token\":\"t\",\"expires_in\":\"120\"}";
-  CHECK_INT(sk__gcp_token_answer(200, sexp, strlen(sexp), "te", NULL, &tok, &secs, msg, sizeof(msg)),
-            0);
+  CHECK_INT(
+      sk__gcp_token_answer(200, sexp, strlen(sexp), "te", NULL, &tok, &secs, msg, sizeof(msg)), 0);
   CHECK_INT(secs, 120);
   sk__gcp_wipe_free(tok);
   static const struct {
@@ -1002,8 +1003,10 @@ TEST(token_answers) {
       {429, "", SK_EHTTP, "te answered 429"},
       {503, "<html><body>Service Unavailable</body></html>", SK_EHTTP, "te answered 503"},
       {500, "{\"error\":\"internal_failure\"}", SK_EHTTP, "te answered 500 internal_failure"},
-      {200, "{\"token_type\":\"Bearer\"}", SK_EHTTP, "te answered 200 without a usable access_token"},
-      {200, "{\"access_token\":\"a b\"}", SK_EHTTP, "te answered 200 without a usable access_token"},
+      {200, "{\"token_type\":\"Bearer\"}", SK_EHTTP,
+       "te answered 200 without a usable access_token"},
+      {200, "{\"access_token\":\"a b\"}", SK_EHTTP,
+       "te answered 200 without a usable access_token"},
       {200, "{\"access_token\":\"t\",\"expires_in\":-5}", SK_EHTTP,
        "te answered 200 with an expires_in that is not a positive number"},
       {200, "not json", SK_EHTTP, "te answered 200 with a body that is not a JSON object"},
@@ -1210,6 +1213,8 @@ TEST(concurrent_authorize_makes_one_request) {
   env_finish(&e);
 }
 
+static bool http_idle(void *arg) { return sk_http_pending(arg) == 0; }
+
 TEST(refresh_ahead_of_expiry) {
   env_t e;
   REQUIRE(env_init(&e));
@@ -1223,29 +1228,62 @@ TEST(refresh_ahead_of_expiry) {
   check_bearer(&r, "ya29.fake-token-1");
   CHECK_INT(e.fg.token_requests, 1);
   sk_cloud_authz_destroy(a);
-  /* ...one with less is replaced at every authorize. */
+
+  /* ...one with less is replaced at every authorize: inside the window
+   * the callers get the current token at once while the new one is
+   * fetched behind them, one request at a time. */
   e.fg.expires_in = SK_GCP_REFRESH_AHEAD_S - 1;
   a = sa_authz(&e, sa_pem, NULL);
   REQUIRE(a);
-  for (int i = 2; i <= 4; i++) {
-    char want[64];
-    snprintf(want, sizeof(want), "ya29.fake-token-%d", i);
-    authorize_wait(&e, a, &r);
-    check_bearer(&r, want);
-  }
+  authorize_wait(&e, a, &r);
+  check_bearer(&r, "ya29.fake-token-2");
+  CHECK_INT(e.fg.token_requests, 2);
+  e.fg.hold = true;
+  authorize_wait(&e, a, &r);
+  check_bearer(&r, "ya29.fake-token-2");
+  CHECK(run_until(&e, held, &e.fg, WAIT_MS));
+  CHECK_INT(e.fg.token_requests, 3);
+  authorize_wait(&e, a, &r);
+  check_bearer(&r, "ya29.fake-token-2");
+  CHECK_INT(e.fg.token_requests, 3);
+  fg_release(&e.fg);
+  CHECK(run_until(&e, http_idle, e.h, WAIT_MS));
+  authorize_wait(&e, a, &r);
+  check_bearer(&r, "ya29.fake-token-3");
+  CHECK(run_until(&e, http_idle, e.h, WAIT_MS));
   CHECK_INT(e.fg.token_requests, 4);
-  /* When the refresh fails, the token in hand (still valid for minutes)
-   * keeps serving. */
+
+  /* When that refresh fails, the token in hand (valid for minutes) keeps
+   * serving; every authorize tries again. */
   e.fg.force_status = 503;
   e.fg.force_body = "{\"error\":\"temporarily_unavailable\"}";
-  authorize_wait(&e, a, &r);
-  check_bearer(&r, "ya29.fake-token-4");
-  CHECK_INT(e.fg.token_requests, 5);
+  for (int i = 0; i < 2; i++) {
+    authorize_wait(&e, a, &r);
+    check_bearer(&r, "ya29.fake-token-4");
+    CHECK(run_until(&e, http_idle, e.h, WAIT_MS));
+  }
+  CHECK_INT(e.fg.token_requests, 6);
   /* Once dropped (the API said 401), the failure shows. */
   sk_cloud_authz_invalidate(a);
   authorize_wait(&e, a, &r);
   CHECK_INT(r.rc, SK_EHTTP);
-  CHECK_INT(e.fg.token_requests, 6);
+  CHECK_INT(e.fg.token_requests, 7);
+  sk_cloud_authz_destroy(a);
+
+  /* A token close to its end (under 30 s) is not handed out: the caller
+   * waits for the new one, and sees the endpoint's failure. */
+  e.fg.force_status = 0;
+  e.fg.expires_in = 20;
+  a = sa_authz(&e, sa_pem, NULL);
+  REQUIRE(a);
+  authorize_wait(&e, a, &r);
+  check_bearer(&r, "ya29.fake-token-5");
+  authorize_wait(&e, a, &r);
+  check_bearer(&r, "ya29.fake-token-6");
+  e.fg.force_status = 503;
+  authorize_wait(&e, a, &r);
+  CHECK_INT(r.rc, SK_EHTTP);
+  CHECK_INT(e.fg.token_requests, 10);
   sk_cloud_authz_destroy(a);
   env_finish(&e);
 }
