@@ -441,7 +441,7 @@ http sm_unsigned -H 'Content-Type: application/x-amz-json-1.1' -H 'X-Amz-Target:
 expect "fake unsigned: 400 MissingAuthenticationTokenException" "$code $(jb sm_unsigned 'doc["__type"]')" "400 MissingAuthenticationTokenException"
 # The body is signed: a body changed after signing is refused. curl signs
 # what it sends, so sign with python and send another body.
-forged=$("$cloudfake_py" - "$SKEIN_SOURCE_DIR/tests/cloudfake/cloudfake.py" "$sagemaker" "$akid" "$secret" <<'PY'
+forged=$("$cloudfake_py" -B - "$SKEIN_SOURCE_DIR/tests/cloudfake/cloudfake.py" "$sagemaker" "$akid" "$secret" <<'PY'
 import importlib.util, sys, time, urllib.error, urllib.request
 spec = importlib.util.spec_from_file_location("cloudfake", sys.argv[1])
 cf = importlib.util.module_from_spec(spec)
