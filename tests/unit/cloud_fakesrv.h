@@ -370,12 +370,14 @@ static void cf_sm_do(cf_fake_t *f, int op, const char *target, const ts_req_t *q
   bool processing = strstr(target, "Processing") != NULL;
   const char *field = processing ? "ProcessingJobName" : "TrainingJobName";
   json_t *b = json_loadb(q->body, q->body_len, 0, NULL);
-  const char *name = json_string_value(json_object_get(b, field));
-  if (!name) {
+  const char *given = json_string_value(json_object_get(b, field));
+  if (!given || strlen(given) > 100) {
     cf_sm_error(a, 400, "ValidationException", "1 validation error detected: JobName");
     json_decref(b);
     return;
   }
+  char name[128];
+  snprintf(name, sizeof(name), "%s", given);
   cf_job_t *j = cf_find(f, name);
   char arn[300];
   snprintf(arn, sizeof(arn), "arn:aws:sagemaker:us-east-1:123456789012:%s/%s",
