@@ -36,7 +36,9 @@ static const char usage_run[] =
     "       skeinctl run --resume DIR [-o json]\n"
     "\n"
     "Runs the first Workflow in FILE on this machine: each pod step's command\n"
-    "runs as a local process (images are not used).\n"
+    "runs as a local process (images are not used); vertex and sagemaker steps\n"
+    "run as cloud jobs with this machine's credentials (Google Application\n"
+    "Default Credentials, the AWS credential chain).\n"
     "\n"
     "Flags:\n"
     "  -p, --param NAME=VALUE  set a parameter the Workflow declares (repeatable)\n"
@@ -47,8 +49,9 @@ static const char usage_run[] =
     "  --resume DIR            continue the run in DIR: steps that succeeded\n"
     "                          are not run again\n"
     "\n"
-    "Ctrl-C stops the run: running steps are killed, finally steps still run.\n"
-    "A second Ctrl-C terminates at once.\n"
+    "Ctrl-C stops the run: running steps are killed (cloud jobs cancelled, and\n"
+    "the cancels waited for), finally steps still run. A second Ctrl-C\n"
+    "terminates at once; a third stops waiting for cloud cancels.\n"
     "\n"
     "Exit status: 0 Succeeded, 1 Failed, 2 invalid input or usage, 130 Cancelled.\n";
 

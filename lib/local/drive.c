@@ -2,13 +2,17 @@
  * Driving the engine on one libuv loop.
  *
  * The engine is a pure function; this file is the I/O around it. Every
- * event (a process started or ended, a timer, a signal) queues an
- * observation or a shutdown request and asks for a plan; plans run from a
- * zero-delay timer, so a burst of events becomes one plan. A plan's START
- * actions spawn processes, its KILL actions signal process groups, and its
- * wake_at_ms arms a timer for retries, timeouts and the deadline. The loop
- * ends when the workflow phase is final and no process of ours is left.
+ * event (a process started or ended, a cloud job changed, a timer, a
+ * signal) queues an observation or a shutdown request and asks for a plan;
+ * plans run from a zero-delay timer, so a burst of events becomes one
+ * plan. A plan's START actions spawn processes (pod steps) or submit cloud
+ * jobs (cloudrun.c), its KILL actions signal process groups or cancel
+ * jobs, and its wake_at_ms arms a timer for retries, timeouts and the
+ * deadline. The loop ends when the workflow phase is final, no process of
+ * ours is left and every cloud job we cancelled has its cancel accepted
+ * (or given up).
  */
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -30,7 +34,6 @@ extern char **environ;
 #define QUOTE_STDERR 300
 #define PATH_CAP 4096
 
-static void schedule_plan(sk__runner_t *r);
 static void maybe_finish(sk__runner_t *r);
 
 /* ---- observations ---- */
@@ -42,9 +45,8 @@ static void obs_free(sk__pending_obs_t *o) {
   json_decref(o->ref);
 }
 
-/* Queues an observation; takes the references to outputs and ref. */
-static void queue_obs(sk__runner_t *r, sk_obs_kind_t kind, const char *instance, int attempt,
-                      const char *message, json_t *outputs, json_t *ref) {
+void sk__queue_obs(sk__runner_t *r, sk_obs_kind_t kind, const char *instance, int attempt,
+                   const char *message, json_t *outputs, json_t *ref) {
   if (r->nobs == r->obs_cap) {
     size_t ncap = r->obs_cap ? r->obs_cap * 2 : 16;
     sk__pending_obs_t *n = realloc(r->obs, ncap * sizeof(*n));
@@ -72,7 +74,7 @@ static void queue_obs(sk__runner_t *r, sk_obs_kind_t kind, const char *instance,
     return;
   }
   r->nobs++;
-  schedule_plan(r);
+  sk__schedule_plan(r);
 }
 
 /* ---- status ---- */
@@ -200,7 +202,7 @@ static void on_attempt_exit(void *ud, const sk__proc_exit_t *ex) {
       sk_buf_printf(&msg, ": %s", quoted);
     free(quoted);
   }
-  queue_obs(r, kind, a->instance, a->attempt, msg.len ? msg.data : NULL, outputs, NULL);
+  sk__queue_obs(r, kind, a->instance, a->attempt, msg.len ? msg.data : NULL, outputs, NULL);
   sk_buf_release(&msg);
   unlink_attempt(r, a);
   sk__proc_destroy(a->proc);
@@ -243,7 +245,7 @@ static void start_attempt(sk__runner_t *r, const sk_action_t *act) {
   int rc = 0;
 
   if (!act->step || act->step->kind != SK_STEP_POD) {
-    snprintf(err, sizeof(err), "skeinctl run supports only pod steps");
+    snprintf(err, sizeof(err), "skeinctl run runs only pod steps as processes");
     rc = SK_EINVAL;
     goto fail;
   }
@@ -306,15 +308,15 @@ static void start_attempt(sk__runner_t *r, const sk_action_t *act) {
   a->next = r->attempts;
   r->attempts = a;
   r->nlive++;
-  queue_obs(r, SK_OBS_STARTED, act->instance, act->attempt, NULL, NULL,
-            json_pack("{s:s, s:i}", "kind", "Process", "pid", sk__proc_pid(a->proc)));
+  sk__queue_obs(r, SK_OBS_STARTED, act->instance, act->attempt, NULL, NULL,
+                json_pack("{s:s, s:i}", "kind", "Process", "pid", sk__proc_pid(a->proc)));
   goto done;
 
 fail:
   if (a)
     attempt_free(a);
-  queue_obs(r, SK_OBS_FAILED, act->instance, act->attempt, err[0] ? err : sk_strerror(rc), NULL,
-            NULL);
+  sk__queue_obs(r, SK_OBS_FAILED, act->instance, act->attempt, err[0] ? err : sk_strerror(rc),
+                NULL, NULL);
 done:
   for (int i = 0; i < 6; i++)
     free(vars[i]);
@@ -331,9 +333,12 @@ static int64_t kill_grace(const sk__runner_t *r) {
 
 static void kill_attempt(sk__runner_t *r, const sk_action_t *act) {
   sk__attempt_t *a = find_attempt(r, act->instance, act->attempt);
-  /* Not found: it already ended, and its exit is on the way. */
+  /* Not found: a cloud job, or it already ended and its exit is on the
+   * way. */
   if (a)
     sk__proc_kill(a->proc, kill_grace(r));
+  else
+    sk__cloud_kill(r, act->instance, act->attempt);
 }
 
 static void kill_all(sk__runner_t *r, int64_t grace_ms) {
@@ -343,7 +348,7 @@ static void kill_all(sk__runner_t *r, int64_t grace_ms) {
 
 /* ---- the plan cycle ---- */
 
-static void on_wake(uv_timer_t *t) { schedule_plan(t->data); }
+static void on_wake(uv_timer_t *t) { sk__schedule_plan(t->data); }
 
 static void run_plan(sk__runner_t *r) {
   if (r->closing)
@@ -380,7 +385,11 @@ static void run_plan(sk__runner_t *r) {
   sk__progress_transitions(&r->progress, &out);
   for (size_t i = 0; i < out.nactions; i++) {
     const sk_action_t *act = &out.actions[i];
-    if (act->kind == SK_ACT_START)
+    bool cloud = act->step && (act->step->kind == SK_STEP_VERTEX ||
+                               act->step->kind == SK_STEP_SAGEMAKER);
+    if (act->kind == SK_ACT_START && cloud)
+      sk__cloud_start(r, act);
+    else if (act->kind == SK_ACT_START)
       start_attempt(r, act);
     else
       kill_attempt(r, act);
@@ -398,23 +407,32 @@ static void run_plan(sk__runner_t *r) {
 
 static void on_plan_timer(uv_timer_t *t) { run_plan(t->data); }
 
-static void schedule_plan(sk__runner_t *r) {
+void sk__schedule_plan(sk__runner_t *r) {
   if (!r->closing && !uv_is_active((uv_handle_t *)&r->plan_timer))
     uv_timer_start(&r->plan_timer, on_plan_timer, 0, 0);
 }
 
 /* Ends the loop once nothing is left to wait for: the workflow is final
- * (or the runtime broke) and every process has been reaped. */
+ * (or the runtime broke), every process has been reaped and every cloud
+ * job has ended or had its cancel accepted (or given up). */
 static void maybe_finish(sk__runner_t *r) {
   if (r->closing)
     return;
-  if (r->fatal && r->nlive > 0) {
+  size_t ncloud = sk__cloud_reap(r);
+  if (r->fatal && (r->nlive > 0 || ncloud > 0)) {
     kill_all(r, 0);
+    sk__cloud_kill_all(r);
     return;
   }
-  if (!(r->finished || r->fatal) || r->nlive > 0 || r->nobs > 0)
+  if (!(r->finished || r->fatal) || r->nlive > 0 || ncloud > 0 || r->nobs > 0) {
+    /* The engine kills every attempt of a finished workflow, so a job
+     * left running here would be a bug: cancel it rather than wait. */
+    if (r->finished && ncloud > 0)
+      sk__cloud_kill_all(r);
     return;
+  }
   r->closing = true;
+  sk__cloud_close(r);
   uv_close((uv_handle_t *)&r->plan_timer, NULL);
   uv_close((uv_handle_t *)&r->wake_timer, NULL);
   uv_close((uv_handle_t *)&r->sig_int, NULL);
@@ -431,13 +449,26 @@ static void on_signal(uv_signal_t *h, int signum) {
     r->shutdown = SK_SHUTDOWN_STOP;
     sk__progress_note(&r->progress, "stopping: running steps are killed, finally steps still "
                                     "run (Ctrl-C again to terminate)");
-  } else {
+  } else if (r->signals == 2 || sk__cloud_cancelling(r) == 0) {
     if (r->shutdown != SK_SHUTDOWN_TERMINATE)
       sk__progress_note(&r->progress, "terminating: every step is killed now");
     r->shutdown = SK_SHUTDOWN_TERMINATE;
     kill_all(r, 0);
+    size_t n = sk__cloud_cancelling(r);
+    if (n > 0)
+      sk__progress_note(&r->progress,
+                        "waiting for the cloud to accept %zu cancel%s (Ctrl-C again to stop "
+                        "waiting; the job%s may keep running)",
+                        n, n == 1 ? "" : "s", n == 1 ? "" : "s");
+  } else {
+    /* A cancel still unanswered after the second signal: the user would
+     * rather leave than wait for the cloud. */
+    sk__cloud_abandon(r);
   }
-  schedule_plan(r);
+  sk__schedule_plan(r);
+  /* The plan may have nothing to do: the end must still be noticed. */
+  if (r->signals > 2)
+    maybe_finish(r);
 }
 
 int sk__drive(sk__runner_t *r) {
@@ -460,7 +491,7 @@ int sk__drive(sk__runner_t *r) {
   if (sigaction(SIGHUP, NULL, &old) == 0 && old.sa_handler != SIG_IGN)
     uv_signal_start(&r->sig_hup, on_signal, SIGHUP);
   sk__progress_init(&r->progress, &r->loop, r->progress_fp, r->wf, &r->st);
-  schedule_plan(r);
+  sk__schedule_plan(r);
   uv_run(&r->loop, UV_RUN_DEFAULT);
   /* Every handle is closed by now; a second run lets close callbacks finish. */
   uv_run(&r->loop, UV_RUN_DEFAULT);
@@ -469,6 +500,10 @@ int sk__drive(sk__runner_t *r) {
   free(r->obs);
   r->obs = NULL;
   r->nobs = r->obs_cap = 0;
+  sk__cloud_resume_free(r);
   uv_loop_close(&r->loop);
+  if (r->curl_ready)
+    curl_global_cleanup();
+  r->curl_ready = false;
   return r->fatal;
 }

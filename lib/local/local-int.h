@@ -290,6 +290,12 @@ typedef struct sk__runner {
   sk_cloud_authz_t *gcp_authz; /* Application Default Credentials */
   sk_cloud_authz_t *aws_authz; /* the AWS credential chain */
   sk__cloud_attempt_t *cloud;
+  /* Rereads the jobs' info every second: the tracker reports phase, name,
+   * state and cancel changes, but not the message of a request it retries
+   * ("throttled by Vertex AI, next try in 30s"), which the user should see
+   * during a long wait. Does not keep the loop alive. */
+  uv_timer_t cloud_tick;
+  bool cloud_tick_open;
   sk__cloud_resume_t *resume; /* set by run.c for --resume */
   size_t nresume;
   bool job_file_warned;      /* a failed job-<n>.json write was reported */

@@ -3,9 +3,12 @@
  * machine, without a cluster.
  *
  * `run` drives the pure engine (engine/engine.h) on one libuv loop: it
- * carries out START actions by spawning the step's command as a local
+ * carries out START actions by spawning a pod step's command as a local
  * process (in its own process group), KILL actions by signalling that
- * group, and feeds the exits back as observations. Everything a run
+ * group, and feeds the exits back as observations. vertex and sagemaker
+ * steps run as cloud jobs through the job tracker skeind uses
+ * (cloud/jobs.h), with this machine's credentials; a KILL cancels the job
+ * and the run waits for the cloud to accept the cancel. Everything a run
  * produces lives in its run directory:
  *
  *   workflow.json               the resolved Workflow (params and identity set)
@@ -13,6 +16,7 @@
  *   steps/<instance>/work/      the process's working directory
  *   steps/<instance>/attempt-<n>.log   stdout and stderr of attempt n
  *   steps/<instance>/outputs-<n>       $SKEIN_OUTPUTS of attempt n
+ *   steps/<instance>/job-<n>.json      a cloud step's n-th job: kind, key, name, state
  *   lock                        held (flock) while a skeinctl works on the run
  *
  * A step's process sees the parent environment, the step's env values, and

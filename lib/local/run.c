@@ -41,21 +41,62 @@ static void problem(problems_t *p, const char *fmt, ...) {
   p->count++;
 }
 
+/* Why a kind of step cannot run here; NULL for the kinds that can. */
 static const char *const kind_needs[SK_STEP_KIND_COUNT] = {
-    [SK_STEP_POD] = "",
-    [SK_STEP_VERTEX] = "it needs Google Cloud credentials and runs on Vertex AI",
-    [SK_STEP_SAGEMAKER] = "it needs AWS credentials and runs on Amazon SageMaker",
     [SK_STEP_RESOURCE] = "it creates or changes Kubernetes objects, so it needs a cluster",
     [SK_STEP_ROLLOUT] = "it shifts Istio traffic between model versions, so it needs a cluster",
 };
 
-/* Checks that every step can run as a local process. */
-static void check_local(const sk_workflow_t *wf, problems_t *p) {
+/* A cloud step runs with this machine's credentials: a Secret named by the
+ * step cannot be read without a cluster, which is worth a warning but not
+ * a refusal (the same file runs under skeind with the Secret). A Vertex AI
+ * job needs a project and a SageMaker job a region; the defaults come from
+ * the environment (GOOGLE_CLOUD_PROJECT; AWS_REGION, AWS_DEFAULT_REGION),
+ * and a missing one is known now rather than half-way through the run. */
+static void check_cloud(const sk_step_t *s, problems_t *p, problems_t *warn) {
+  json_t *ref = json_object_get(json_object_get(s->body, "credentials"), "secretRef");
+  if (ref) {
+    const char *secret = json_string_value(json_object_get(ref, "name"));
+    problem(warn,
+            "warning: step \"%s\": credentials.secretRef (Secret \"%s\") is ignored by skeinctl "
+            "run, which has no cluster to read it from; the step uses this machine's %s",
+            s->name, secret ? secret : "?",
+            s->kind == SK_STEP_VERTEX
+                ? "Google Cloud credentials (Application Default Credentials)"
+                : "AWS credentials (environment, shared credentials file, web identity, "
+                  "container or instance metadata)");
+  }
+  if (s->kind == SK_STEP_VERTEX && !json_object_get(s->body, "project")) {
+    const char *v = getenv("GOOGLE_CLOUD_PROJECT");
+    if (!(v && v[0]))
+      problem(p,
+              "step \"%s\" has no vertex.project, and GOOGLE_CLOUD_PROJECT is not set: say "
+              "which project the job runs in",
+              s->name);
+  }
+  if (s->kind == SK_STEP_SAGEMAKER && !json_object_get(s->body, "region")) {
+    const char *a = getenv("AWS_REGION"), *b = getenv("AWS_DEFAULT_REGION");
+    if (!(a && a[0]) && !(b && b[0]))
+      problem(p,
+              "step \"%s\" has no sagemaker.region, and neither AWS_REGION nor "
+              "AWS_DEFAULT_REGION is set: say which region the job runs in",
+              s->name);
+  }
+}
+
+/* Checks that every step can run on this machine: pod steps as local
+ * processes, cloud steps with the ambient credentials. */
+static void check_local(const sk_workflow_t *wf, problems_t *p, problems_t *warn) {
   for (size_t i = 0; i < wf->nsteps; i++) {
     const sk_step_t *s = &wf->steps[i];
+    if (s->kind == SK_STEP_VERTEX || s->kind == SK_STEP_SAGEMAKER) {
+      check_cloud(s, p, warn);
+      continue;
+    }
     if (s->kind != SK_STEP_POD) {
       problem(p,
-              "step \"%s\" is a %s step: %s; skeinctl run supports only pod steps so far",
+              "step \"%s\" is a %s step: %s; skeinctl run supports pod, vertex and sagemaker "
+              "steps",
               s->name, sk_step_kind_name(s->kind), kind_needs[s->kind]);
       continue;
     }
@@ -176,8 +217,9 @@ static int setup_new(sk__runner_t *r, const sk_local_opts_t *opts, char **shown)
   sk_diags_init(&diags);
   sk_yaml_doc_t **docs = NULL;
   size_t ndocs = 0;
-  problems_t p = {.count = 0};
+  problems_t p = {.count = 0}, warn = {.count = 0};
   sk_buf_init(&p.text, 1 << 20);
+  sk_buf_init(&warn.text, 1 << 20);
   char err[1024];
   int rc = sk_yaml_parse_file(opts->file, &diags, &docs, &ndocs);
   if (rc < 0) {
@@ -200,12 +242,14 @@ static int setup_new(sk__runner_t *r, const sk_local_opts_t *opts, char **shown)
     goto fail;
   }
   apply_params(r->wf, opts, &p);
-  check_local(r->wf, &p);
+  check_local(r->wf, &p, &warn);
   if (p.count > 0) {
     fputs(p.text.data, stderr);
     rc = SK_EINVAL;
     goto fail;
   }
+  if (warn.count > 0)
+    fputs(warn.text.data, stderr);
   rc = set_identity(r->wf);
   if (rc < 0) {
     fprintf(stderr, "skeinctl: cannot give the workflow its identity: %s\n", sk_strerror(rc));
@@ -242,10 +286,42 @@ fail:
   sk_yaml_docs_destroy(docs, ndocs);
   sk_diags_release(&diags);
   sk_buf_release(&p.text);
+  sk_buf_release(&warn.text);
   return rc;
 }
 
 /* ---- a resumed run ---- */
+
+/* Remembers the cloud steps that were Running when the run was
+ * interrupted, before the resume resets their records: the first attempt
+ * of each follows that job (cloudrun.c) rather than submitting another. */
+static int collect_running_jobs(sk__runner_t *r) {
+  for (size_t i = 0; i < r->st.nsteps; i++) {
+    const sk_step_status_t *rec = &r->st.steps[i];
+    ssize_t k = sk_workflow_step_index(r->wf, rec->step ? rec->step : rec->name);
+    if (rec->phase != SK_PHASE_RUNNING || k < 0 || (rec->index < 0 && rec->instances >= 0))
+      continue;
+    sk_step_kind_t kind = r->wf->steps[k].kind;
+    if (kind != SK_STEP_VERTEX && kind != SK_STEP_SAGEMAKER)
+      continue;
+    sk__cloud_resume_t *n = realloc(r->resume, (r->nresume + 1) * sizeof(*n));
+    if (!n)
+      return SK_ENOMEM;
+    r->resume = n;
+    sk__cloud_resume_t *e = &r->resume[r->nresume];
+    const char *name = json_string_value(json_object_get(rec->ref, "name"));
+    e->instance = strdup(rec->name);
+    e->attempt = rec->attempt;
+    e->name = sk_strdup0(name);
+    if (!e->instance || (name && !e->name)) {
+      free(e->instance);
+      free(e->name);
+      return SK_ENOMEM;
+    }
+    r->nresume++;
+  }
+  return 0;
+}
 
 /* Returns 0 to run, 1 when the run had already succeeded (nothing to do),
  * or a negative code after printing why it cannot be resumed. */
@@ -254,8 +330,9 @@ static int setup_resume(sk__runner_t *r, const sk_local_opts_t *opts) {
   sk_diags_t diags;
   sk_diags_init(&diags);
   json_t *obj = NULL, *sj = NULL;
-  problems_t p = {.count = 0};
+  problems_t p = {.count = 0}, warn = {.count = 0};
   sk_buf_init(&p.text, 1 << 20);
+  sk_buf_init(&warn.text, 1 << 20);
   int rc = sk__store_open(&r->store, opts->resume_dir, err, sizeof(err));
   if (rc < 0) {
     fprintf(stderr, "skeinctl: %s\n", err);
@@ -293,10 +370,17 @@ static int setup_resume(sk__runner_t *r, const sk_local_opts_t *opts) {
     rc = 1;
     goto done;
   }
-  check_local(r->wf, &p);
+  check_local(r->wf, &p, &warn);
   if (p.count > 0) {
     fputs(p.text.data, stderr);
     rc = SK_EINVAL;
+    goto done;
+  }
+  if (warn.count > 0)
+    fputs(warn.text.data, stderr);
+  rc = collect_running_jobs(r);
+  if (rc < 0) {
+    fprintf(stderr, "skeinctl: cannot resume: %s\n", sk_strerror(rc));
     goto done;
   }
   /* Keep what the failed attempts logged: the new attempts start at 1. */
@@ -324,6 +408,7 @@ done:
   json_decref(sj);
   sk_diags_release(&diags);
   sk_buf_release(&p.text);
+  sk_buf_release(&warn.text);
   return rc;
 }
 
@@ -410,6 +495,7 @@ int sk_local_run(const sk_local_opts_t *opts, int *exit_code) {
   if (opts->json && print_json(r) < 0 && rc == 0)
     rc = SK_EIO;
 done:
+  sk__cloud_resume_free(r);
   if (r->wf)
     sk_workflow_destroy(r->wf);
   sk_wf_status_release(&r->st);
