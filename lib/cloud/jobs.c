@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "cloud/cloud-int.h"
+#include "cloud/gcp.h"
 #include "cloud/jobs.h"
 #include "cloud/sagemaker.h"
 #include "cloud/vertex.h"
@@ -849,30 +850,16 @@ static void on_authorized(const sk_cloud_auth_result_t *res, void *arg) {
   }
 }
 
-/* j holds a token: build its request and have it authorised. */
-static void job_send(sk__cjob_t *j) {
-  sk_cjobs_t *t = j->t;
-  sk__cjob_req_t *r = calloc(1, sizeof(*r));
-  if (!r) {
-    fail_unsent(j, SK_CLOUD_ERR_TRANSIENT, "out of memory sending to", "no request");
-    return;
-  }
-  r->t = t;
-  r->job = j;
-  r->op = j->op;
+/* r's job holds a token: build its request and have it authorised. */
+static void req_start(sk__cjob_req_t *r) {
+  sk__cjob_t *j = r->job;
   char err[SK_CLOUD_MAX_MESSAGE];
   err[0] = '\0';
-  if (kind_ops(j)->build(j, j->op, &r->w, err, sizeof(err)) < 0) {
-    req_free(r);
+  if (kind_ops(j)->build(j, r->op, &r->w, err, sizeof(err)) < 0) {
+    req_end(r);
     job_fail(j, err[0] ? err : "the request could not be built");
     return;
   }
-  r->next = t->reqs;
-  if (t->reqs)
-    t->reqs->prev = r;
-  t->reqs = r;
-  t->nreqs++;
-  j->req = r;
   const char *hdrs[4];
   for (int i = 0; i < r->w.nheaders && i < 3; i++)
     hdrs[i] = r->w.headers[i];
@@ -894,6 +881,79 @@ static void job_send(sk__cjob_t *j) {
     fail_unsent(j, rc == SK_EINVAL ? SK_CLOUD_ERR_PERMANENT : SK_CLOUD_ERR_TRANSIENT,
                 "no credentials for", sk_strerror(rc));
   }
+}
+
+#define NO_PROJECT_MESSAGE                                                                  \
+  "no Google Cloud project: set vertex.project in the step or the controller's default "    \
+  "project"
+
+/* The Google authoriser's answer to "which project": the job's creates and
+ * lookups go there from now on. */
+static void on_project(int rc, const char *project, const char *message, void *arg) {
+  sk__cjob_req_t *r = arg;
+  sk__cjob_t *j = r->job;
+  if (!j) {
+    req_end(r);
+    return;
+  }
+  if (rc == 0 && !sk_vertex_name_ok(project)) {
+    rc = SK_EINVAL;
+    message = "the project found for the credentials is not a valid project name";
+  }
+  if (rc < 0) {
+    req_end(r);
+    char msg[SK_CLOUD_MAX_MESSAGE + 128];
+    snprintf(msg, sizeof(msg), "%s (%s)", NO_PROJECT_MESSAGE, message ? message : sk_strerror(rc));
+    char clean[SK_CLOUD_MAX_MESSAGE];
+    sk__cloud_clean_text(msg, strlen(msg), clean, sizeof(clean));
+    /* A metadata server that cannot be reached may answer later; a
+     * project that is nowhere to be found will not appear. */
+    if (rc == SK_ENET || rc == SK_ETIMEDOUT || rc == SK_EHTTP)
+      fail_unsent(j, SK_CLOUD_ERR_TRANSIENT, "no project for", clean);
+    else
+      job_fail(j, clean);
+    return;
+  }
+  set_str(&j->project, project);
+  if (!j->project) {
+    req_end(r);
+    fail_unsent(j, SK_CLOUD_ERR_TRANSIENT, "out of memory sending to", "no project");
+    return;
+  }
+  sk_log_v(1, LOGGER, "job %s: project %s from the credentials", j->key, j->project);
+  req_start(r);
+}
+
+/* j holds a token: its request starts (after asking the credentials for
+ * the project when a Vertex AI create or lookup has none). */
+static void job_send(sk__cjob_t *j) {
+  sk_cjobs_t *t = j->t;
+  sk__cjob_req_t *r = calloc(1, sizeof(*r));
+  if (!r) {
+    fail_unsent(j, SK_CLOUD_ERR_TRANSIENT, "out of memory sending to", "no request");
+    return;
+  }
+  r->t = t;
+  r->job = j;
+  r->op = j->op;
+  r->next = t->reqs;
+  if (t->reqs)
+    t->reqs->prev = r;
+  t->reqs = r;
+  t->nreqs++;
+  j->req = r;
+  if (j->kind == SK_CJOB_VERTEX && !j->project &&
+      (r->op == SK__CJOB_OP_CREATE || r->op == SK__CJOB_OP_LOOKUP)) {
+    int rc = sk_gcp_project(j->authz, on_project, r);
+    if (rc < 0) {
+      /* Not a Google authoriser (or one being destroyed): nobody else
+       * can say. */
+      req_end(r);
+      job_fail(j, NO_PROJECT_MESSAGE);
+    }
+    return;
+  }
+  req_start(r);
 }
 
 /* ---- the tracker ---- */
@@ -1071,19 +1131,16 @@ static int job_setup(sk_cjobs_t *t, sk__cjob_t *j, const sk_cjob_desc_t *d, char
     const char *location = body_str(d->body, "location");
     if (!location)
       location = SK_VERTEX_DEFAULT_LOCATION;
-    if (!project) {
-      snprintf(err, errlen,
-               "no Google Cloud project: set vertex.project in the step or the controller's "
-               "default project");
-      return SK_ENOENT;
-    }
-    if (!sk_vertex_name_ok(project) || !sk_vertex_name_ok(location)) {
+    /* Without a project here, a Google authoriser is asked for its own
+     * (the key's project_id, GOOGLE_CLOUD_PROJECT, the metadata server)
+     * before the first create or lookup; a recorded name needs none. */
+    if ((project && !sk_vertex_name_ok(project)) || !sk_vertex_name_ok(location)) {
       snprintf(err, errlen, "vertex.project or vertex.location is not a valid name");
       return SK_EINVAL;
     }
-    j->project = strdup(project);
+    j->project = sk_strdup0(project);
     j->location = strdup(location);
-    if (!j->project || !j->location)
+    if ((project && !j->project) || !j->location)
       return SK_ENOMEM;
     const char *tmpl = t->cfg.endpoints.vertex_endpoint ? t->cfg.endpoints.vertex_endpoint
                                                         : SK_VERTEX_DEFAULT_ENDPOINT;

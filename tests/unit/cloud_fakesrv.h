@@ -87,6 +87,7 @@ typedef struct {
   int requests, creates, gets, lists, cancels;
   int executed_creates; /* creates that made a job */
   int in_use;           /* SageMaker creates answered ResourceInUse */
+  int metadata;         /* GCE metadata requests (token, project-id) */
   char last_auth[128];
   char last_target[96];
   char last_ct[96];
@@ -482,8 +483,38 @@ static void cf_fault_answer(cf_fake_t *f, const cf_fault_t *x, cf_ans_t *a) {
   }
 }
 
+/* The GCE metadata server's two answers a Google authoriser asks for, so
+ * that a test can run one against the fake: a token and the project. */
+static bool cf_metadata(cf_fake_t *f, ts_conn_t *c, const ts_req_t *q) {
+  if (strncmp(q->path, "/computeMetadata/v1/", 20) != 0)
+    return false;
+  f->metadata++;
+  char flavor[32] = "";
+  ts_header(q, "Metadata-Flavor", flavor, sizeof(flavor));
+  cf_ans_t a;
+  memset(&a, 0, sizeof(a));
+  if (strcmp(flavor, "Google") != 0) {
+    a.status = 403;
+    a.body = strdup("missing Metadata-Flavor");
+  } else if (strcmp(q->path, "/computeMetadata/v1/project/project-id") == 0) {
+    a.status = 200;
+    a.body = strdup("metaproj");
+  } else if (strcmp(q->path, "/computeMetadata/v1/instance/service-accounts/default/token") == 0) {
+    cf_ans_json(&a, 200, json_pack("{s:s, s:i, s:s}", "access_token", "meta-token", "expires_in",
+                                   3600, "token_type", "Bearer"));
+  } else {
+    a.status = 404;
+    a.body = strdup("not found");
+  }
+  cf_send(c, &a, 0);
+  free(a.body);
+  return true;
+}
+
 static void cf_handler(ts_conn_t *c, const ts_req_t *q, void *arg) {
   cf_fake_t *f = arg;
+  if (cf_metadata(f, c, q))
+    return;
   f->requests++;
   if (f->ntimes == f->cap) {
     size_t n = f->cap ? f->cap * 2 : 256;
@@ -656,6 +687,7 @@ typedef struct {
   sk_http_t *http;
   cf_fake_t fake;
   cf_authz_t *authz;
+  sk_cloud_authz_t *extra_authz; /* a test's own, destroyed after the tracker */
   sk_cjobs_t *t;
   sk_cjobs_config_t cfg;
   int changes;
@@ -777,6 +809,7 @@ static CF_UNUSED int cf_cancel(cf_env_t *e, const char *key) {
 static CF_UNUSED void cf_env_finish(cf_env_t *e) {
   CHECK_INT(e->changes_inside, 0);
   sk_cjobs_destroy(e->t);
+  sk_cloud_authz_destroy(e->extra_authz);
   if (e->authz)
     cf_authz_destroy(&e->authz->base);
   sk_http_destroy(e->http);

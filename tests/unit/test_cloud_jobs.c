@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cloud/gcp.h"
 #include "cloud_fakesrv.h"
 #include "util/error.h"
 
@@ -486,13 +487,15 @@ TEST(bad_descs) {
   cf_env_t e;
   REQUIRE(cf_env_init(&e, CF_VERTEX) == 0 && cf_env_start(&e) == 0);
   sk_cjob_info_t info;
-  /* No project in the step and no default. */
+  /* No project in the step, no default, and credentials that cannot
+   * name one. */
   json_t *body = vertex_body(false);
   sk_cjob_desc_t d = desc_for(&e, body);
   CHECK_INT(cf_ensure(&e, &d), 0);
+  CHECK(cf_wait_phase(&e, KEY, SK_CJOB_FAILED, 10000));
   CHECK_INT(sk_cjobs_info(e.t, KEY, &info), 0);
-  CHECK_INT(info.phase, SK_CJOB_FAILED);
-  CHECK(info.message && strstr(info.message, "no Google Cloud project"));
+  CHECK_STR(info.message, "no Google Cloud project: set vertex.project in the step or the "
+                          "controller's default project");
   /* The default project serves. */
   d.key = "k2";
   d.default_project = "proj";
@@ -516,6 +519,31 @@ TEST(bad_descs) {
   cf_run_for(&e, 50);
   CHECK_INT(e.fake.executed_creates, 1);
   CHECK(e.changes >= 3);
+  json_decref(body);
+  cf_env_finish(&e);
+}
+
+/* No project in the step or the config: the Google authoriser names one
+ * (here the metadata server's, on the fake). */
+TEST(project_from_google_credentials) {
+  cf_env_t e;
+  REQUIRE(cf_env_init(&e, CF_VERTEX) == 0 && cf_env_start(&e) == 0);
+  char host[64];
+  snprintf(host, sizeof(host), "127.0.0.1:%d", ts_port(e.fake.srv));
+  /* A home without gcloud's files, so ADC goes on to the metadata server. */
+  sk_cloud_endpoints_t ep = {.gce_metadata_host = host, .home = "no-such-home-for-skein-tests"};
+  e.extra_authz = sk_gcp_authz_default(&e.loop, e.http, &ep);
+  REQUIRE(e.extra_authz);
+  json_t *body = vertex_body(false);
+  sk_cjob_desc_t d = desc_for(&e, body);
+  d.authz = e.extra_authz;
+  CHECK_INT(cf_ensure(&e, &d), 0);
+  CHECK(cf_wait_phase(&e, KEY, SK_CJOB_SUCCEEDED, 10000));
+  sk_cjob_info_t info;
+  CHECK_INT(sk_cjobs_info(e.t, KEY, &info), 0);
+  CHECK_STR(info.name, "projects/metaproj/locations/us-central1/customJobs/1000");
+  CHECK_STR(e.fake.last_auth, "Bearer meta-token");
+  CHECK(e.fake.metadata >= 2);
   json_decref(body);
   cf_env_finish(&e);
 }
@@ -552,6 +580,12 @@ int main(void) {
   unsetenv("HTTP_PROXY");
   unsetenv("all_proxy");
   unsetenv("ALL_PROXY");
+  /* Google's ambient settings would change where credentials and the
+   * project come from. */
+  unsetenv("GOOGLE_APPLICATION_CREDENTIALS");
+  unsetenv("GOOGLE_CLOUD_PROJECT");
+  unsetenv("CLOUDSDK_CONFIG");
+  unsetenv("GCE_METADATA_HOST");
   RUN(submit_to_success);
   RUN(failed_with_reason);
   RUN(lost_create_reset);
@@ -566,6 +600,7 @@ int main(void) {
   RUN(cancel_running);
   RUN(cancel_while_submitting);
   RUN(bad_descs);
+  RUN(project_from_google_credentials);
   RUN(destroy_in_flight);
   curl_global_cleanup();
   return TEST_DONE();
