@@ -1357,4 +1357,7 @@ void sk_cjobs_stats(const sk_cjobs_t *t, sk_cjobs_stats_t *out) {
     return;
   *out = t->stats;
   out->tracked = t->count;
+  out->in_flight = t->nreqs;
+  for (const sk__cjob_ep_t *ep = t->eps; ep; ep = ep->next)
+    out->waiting += ep->queued;
 }

@@ -24,6 +24,9 @@
  *    answer was lost: timeout, reset, 5xx), the tracker lists the
  *    location's CustomJobs with a filter on those labels and adopts a
  *    match instead of creating.
+ *  - A create refused for good (400, 403, or a second 401) fails the job
+ *    with the cloud's message; a throttled one (nothing was made) is sent
+ *    again after the wait.
  *
  * ---- Waiting ----
  *
@@ -37,7 +40,17 @@
  *  RetryInfo.retryDelay, Retry-After or x-amz-retry-after says so; 5xx,
  *  timeouts and resets are retried with backoff; validation and permission
  *  errors are not (the job fails with the cloud's code and message). A
- *  401 invalidates the authoriser's credential and retries once.
+ *  401 invalidates the authoriser's credential and retries once. A status
+ *  request that is refused for good (a permission lost) is retried at the
+ *  poll's maxSeconds, since the job goes on in the cloud regardless; one
+ *  answered "not found" fails the job. Every request times out after
+ *  config request_timeout_ms.
+ *
+ *  Cost: a tracked job is one small struct with no uv handle of its own.
+ *  The next request of every job sits in one min-heap of due times behind
+ *  one uv_timer; each endpoint has one uv_timer and a queue for jobs
+ *  waiting for a token; memory for a request exists only while it is in
+ *  flight.
  *
  * ---- States ----
  *
@@ -58,8 +71,19 @@
  *  retries (bounded: SK_CJOBS_CANCEL_TRIES, then info.cancel is
  *  SK_CJOB_CANCEL_GAVE_UP). A job still being submitted is cancelled as
  *  soon as its name is known; one whose create has not been sent yet is
- *  never created (phase CANCELLED, cancel ACCEPTED). After the cancel is accepted the job is
- *  still polled until it reports a terminal state.
+ *  never created (phase CANCELLED, cancel ACCEPTED). After the cancel is
+ *  accepted the job is still polled until it reports a terminal state. A
+ *  refused cancel is followed by a status request (the job may have
+ *  ended, which is why it was refused) before the next try. Nothing, a
+ *  cancel included, is sent while a throttling wait lasts.
+ *
+ * ---- Vertex AI project ----
+ *
+ *  body.project, else desc.default_project, else, when the authoriser is
+ *  a Google one, its project (sk_gcp_project: the key's project_id,
+ *  GOOGLE_CLOUD_PROJECT, the metadata server), asked before the first
+ *  create or lookup; with none of these the job fails with a message. A
+ *  recorded name (resume) needs no project.
  *
  * No secret (credentials, tokens, signatures) ever reaches a message, a
  * log line or an output.
@@ -134,7 +158,7 @@ typedef struct sk_cjob_info {
   json_t *outputs;          /* SUCCEEDED (and FAILED when known): object of strings, or NULL */
   sk_cjob_cancel_t cancel;
   int64_t next_poll_at_ms;  /* wall clock of the next request for this job; 0 = none planned */
-  unsigned polls;           /* get requests answered so far */
+  unsigned polls;           /* get/describe requests answered 2xx so far */
 } sk_cjob_info_t;
 
 typedef struct sk_cjobs_config {
@@ -146,7 +170,10 @@ typedef struct sk_cjobs_config {
   int64_t request_timeout_ms; /* default 30 s */
   uint64_t seed;            /* jitter; 0 = from the clock */
   /* Called from the loop whenever a job's info changed (phase, name,
-   * state, cancel). key is borrowed for the call. */
+   * state, cancel; outputs and the final message come with the phase),
+   * never from inside a tracker call; the callback may call the tracker,
+   * forget included. A retry's message or next_poll_at_ms alone does not
+   * call it. key is borrowed for the call. */
   void (*on_change)(const char *key, void *arg);
   void *arg;
 } sk_cjobs_config_t;
@@ -161,6 +188,8 @@ typedef struct sk_cjobs_stats {
   uint64_t creates;         /* create requests sent */
   uint64_t adopted;         /* jobs found by name or label instead of created */
   size_t tracked;           /* jobs tracked now */
+  size_t in_flight;         /* requests being authorised or on the wire now */
+  size_t waiting;           /* due jobs waiting for a token now */
 } sk_cjobs_stats_t;
 
 sk_cjobs_t *sk_cjobs_create(uv_loop_t *loop, sk_http_t *http, const sk_cjobs_config_t *cfg);
@@ -171,8 +200,12 @@ void sk_cjobs_destroy(sk_cjobs_t *t);
 /* Tracks the job of desc->key: known → nothing changes (authz is
  * replaced when it differs); else submits it, or resumes desc->name.
  * Returns 0, SK_EINVAL for a desc that cannot be a job (no body, bad
- * kind, a SageMaker body without its job object: such a job is also
- * reported FAILED with a message), SK_ENOMEM. */
+ * kind, a SageMaker body without its job object, a customJob that is not
+ * an object, an invalid recorded name, no authz: such a job is also
+ * reported FAILED with a message, unless it has no key), SK_ENOMEM. A job
+ * that is well formed but cannot run (no AWS region, no Vertex project)
+ * returns 0 and is reported FAILED with a message. Nothing is sent, and
+ * on_change is not called, from inside this call. */
 int sk_cjobs_ensure(sk_cjobs_t *t, const sk_cjob_desc_t *desc);
 /* Asks the cloud to stop the job of key. SK_ENOENT when key is not
  * tracked. Idempotent. */

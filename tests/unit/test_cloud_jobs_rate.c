@@ -31,6 +31,16 @@ static bool all_done(void *arg) {
   return true;
 }
 
+typedef struct {
+  const int *counter;
+  int want;
+} at_least_t;
+
+static bool at_least(void *arg) {
+  const at_least_t *a = arg;
+  return *a->counter >= a->want;
+}
+
 TEST(two_hundred_jobs_within_the_bucket) {
   static jobs_t jobs;
   cf_env_t e;
@@ -61,6 +71,14 @@ TEST(two_hundred_jobs_within_the_bucket) {
     CHECK_INT(cf_ensure(&e, &d), 0);
   }
   json_decref(body);
+  /* Past the burst, most jobs wait for a token, and only the few with
+   * one have a request. */
+  at_least_t some = {&e.fake.requests, BURST + 10};
+  CHECK(cf_run_until(&e, at_least, &some, 10000));
+  sk_cjobs_stats_t mid;
+  sk_cjobs_stats(e.t, &mid);
+  CHECK(mid.waiting >= NJOBS - BURST - 20);
+  CHECK(mid.in_flight <= 5);
   CHECK(cf_run_until(&e, all_done, &jobs, 90000));
   int64_t took = (int64_t)uv_now(&e.loop) - start;
   CHECK_INT(e.fake.executed_creates, NJOBS);
@@ -81,6 +99,8 @@ TEST(two_hundred_jobs_within_the_bucket) {
   CHECK_INT(st.requests, 2 * NJOBS);
   CHECK_INT(st.tracked, NJOBS);
   CHECK_INT(st.throttled, 0);
+  CHECK_INT(st.waiting, 0);
+  CHECK_INT(st.in_flight, 0);
   cf_env_finish(&e);
 }
 
