@@ -167,6 +167,65 @@ typedef struct sk__cjob_kind_ops {
 extern const sk__cjob_kind_ops_t sk__cjob_vertex_ops;
 extern const sk__cjob_kind_ops_t sk__cjob_sagemaker_ops;
 
+/* A request in flight: from its token to its answer. */
+struct sk__cjob_req {
+  sk_cjobs_t *t;
+  sk__cjob_t *job;  /* NULL once the job was forgotten or the tracker destroyed */
+  sk__cjob_op_t op;
+  sk__cjob_wire_t w;
+  sk_http_req_t *http; /* on the wire; NULL while authorising */
+  sk__cjob_req_t *prev, *next;
+};
+
+/* The tracker. */
+struct sk_cjobs {
+  uv_loop_t *loop;
+  sk_http_t *http;
+  sk_cjobs_config_t cfg;
+  char *strs[8];    /* our copies of the endpoint strings */
+  sk_http_tls_t tls;
+  uv_timer_t timer; /* the earliest due job */
+  uv_idle_t notify; /* on_change deliveries */
+  int open_handles;
+  bool destroying;
+  sk__cjob_t **buckets;
+  size_t nbuckets, count;
+  sk__cjob_t **heap;
+  size_t heap_len, heap_cap;
+  sk__cjob_ep_t *eps;
+  sk__cjob_req_t *reqs;
+  size_t nreqs;
+  sk__cjob_t *chead, *ctail;
+  uint64_t rng;
+  sk_cjobs_stats_t stats;
+};
+
+static inline bool sk__cjob_terminal(sk_cjob_phase_t p) {
+  return p == SK_CJOB_SUCCEEDED || p == SK_CJOB_FAILED || p == SK_CJOB_CANCELLED;
+}
+
+/* jobs.c */
+const sk__cjob_kind_ops_t *sk__cjob_kind(const sk__cjob_t *j);
+const char *sk__cjob_op_name(sk__cjob_op_t op);
+/* Fails the job with message (the one place besides the state events that
+ * ends a job: a request that cannot be built, a project nowhere found). */
+void sk__cjob_fail(sk__cjob_t *j, const char *message);
+/* Frees a destroyed tracker once its handles have closed and its last
+ * request has ended. */
+void sk__cjobs_maybe_free(sk_cjobs_t *t);
+
+/* jobs_net.c */
+/* Puts op on the schedule delay_ms from now (never before a throttling
+ * hold ends); replaces whatever was scheduled. */
+void sk__cjobs_schedule(sk__cjob_t *j, sk__cjob_op_t op, int64_t delay_ms);
+/* Takes j out of the heap and its endpoint's queue. */
+void sk__cjobs_unschedule(sk__cjob_t *j);
+/* The endpoint of a base URL, made on first use (its bucket from the
+ * config's qps and burst for the kind); NULL when out of memory. */
+sk__cjob_ep_t *sk__cjobs_ep_get(sk_cjobs_t *t, const char *base, bool sagemaker);
+/* Closes an endpoint's timer; it is freed from the close callback. */
+void sk__cjobs_ep_close(sk__cjob_ep_t *ep);
+
 /* Events a kind reports from an answer (jobs.c decides what follows). */
 /* The create was accepted: the job exists under name. */
 void sk__cjob_on_created(sk__cjob_t *j, const char *name, const char *arn);

@@ -1,31 +1,23 @@
 /*
- * The cloud job tracker (see jobs.h): the table of jobs, the schedule, the
- * per-endpoint token buckets, the request pipeline (token → authorise →
- * send → answer), and each job's state machine. What a request looks like
- * and what an answer means is the kind's business (jobs_vertex.c,
- * jobs_sagemaker.c); they report back through the sk__cjob_on_* events.
- *
- * Memory and handles: a job is one small struct (no uv handle). The next
- * request of every job is in one binary min-heap ordered by due time,
- * served by one uv_timer for the whole tracker; a due job joins its
- * endpoint's queue, which one uv_timer per endpoint drains as the token
- * bucket allows. A request allocates only while it is in flight.
+ * The cloud job tracker (see jobs.h): the public calls, the table of jobs,
+ * on_change delivery, and each job's state machine (what follows each
+ * event a kind reports). The schedule, the token buckets and the request
+ * pipeline are in jobs_net.c; what a request looks like and what an
+ * answer means is the kind's business (jobs_vertex.c, jobs_sagemaker.c),
+ * reported back through the sk__cjob_on_* events.
  *
  * on_change calls are collected on a list and delivered from one uv_idle
  * handle, so they never run inside sk_cjobs_ensure or sk_cjobs_cancel, and
  * a caller may call back into the tracker (even forget the job) from them.
  */
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cloud/cloud-int.h"
-#include "cloud/gcp.h"
 #include "cloud/jobs.h"
 #include "cloud/sagemaker.h"
 #include "cloud/vertex.h"
-#include "util/buf.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/strutil.h"
@@ -36,39 +28,6 @@
  * Google advises for 500/503 and botocore's standard mode caps at 20 s. */
 #define RETRY_BASE_MS 1000
 #define RETRY_CAP_MS 60000
-#define NO_HEAP SIZE_MAX
-
-struct sk__cjob_req {
-  sk_cjobs_t *t;
-  sk__cjob_t *job;  /* NULL once the job was forgotten or the tracker destroyed */
-  sk__cjob_op_t op;
-  sk__cjob_wire_t w;
-  sk_http_req_t *http; /* on the wire; NULL while authorising */
-  sk__cjob_req_t *prev, *next;
-};
-
-struct sk_cjobs {
-  uv_loop_t *loop;
-  sk_http_t *http;
-  sk_cjobs_config_t cfg;
-  char *strs[8];    /* our copies of the endpoint strings */
-  sk_http_tls_t tls;
-  uv_timer_t timer; /* the earliest due job */
-  uv_idle_t notify; /* on_change deliveries */
-  int open_handles;
-  bool destroying;
-  sk__cjob_t **buckets;
-  size_t nbuckets, count;
-  sk__cjob_t **heap;
-  size_t heap_len, heap_cap;
-  sk__cjob_ep_t *eps;
-  sk__cjob_req_t *reqs;
-  size_t nreqs;
-  sk__cjob_t *chead, *ctail;
-  uint64_t rng;
-  sk_cjobs_stats_t stats;
-};
-
 static const char *const k_phase_names[] = {"Submitting", "Running", "Succeeded", "Failed",
                                             "Cancelled"};
 static const char *const k_op_names[] = {"none", "create", "lookup", "get", "cancel"};
@@ -100,13 +59,17 @@ int sk_cjob_kind_from_ref(const char *ref_kind, sk_cjob_kind_t *out) {
   return SK_EINVAL;
 }
 
-static bool terminal(sk_cjob_phase_t p) {
-  return p == SK_CJOB_SUCCEEDED || p == SK_CJOB_FAILED || p == SK_CJOB_CANCELLED;
+const char *sk__cjob_op_name(sk__cjob_op_t op) {
+  return (unsigned)op < sizeof(k_op_names) / sizeof(k_op_names[0]) ? k_op_names[op] : "?";
 }
 
-static const sk__cjob_kind_ops_t *kind_ops(const sk__cjob_t *j) {
+static bool terminal(sk_cjob_phase_t p) { return sk__cjob_terminal(p); }
+
+const sk__cjob_kind_ops_t *sk__cjob_kind(const sk__cjob_t *j) {
   return j->kind == SK_CJOB_VERTEX ? &sk__cjob_vertex_ops : &sk__cjob_sagemaker_ops;
 }
+
+static const sk__cjob_kind_ops_t *kind_ops(const sk__cjob_t *j) { return sk__cjob_kind(j); }
 
 static int64_t loop_now(const sk_cjobs_t *t) { return (int64_t)uv_now(t->loop); }
 
@@ -163,183 +126,6 @@ static void table_del(sk_cjobs_t *t, sk__cjob_t *j) {
       t->count--;
       return;
     }
-}
-
-/* ---- the schedule: a min-heap of due times ---- */
-
-static bool heap_less(const sk__cjob_t *a, const sk__cjob_t *b) { return a->due < b->due; }
-
-static void heap_set(sk_cjobs_t *t, size_t i, sk__cjob_t *j) {
-  t->heap[i] = j;
-  j->heap_idx = i;
-}
-
-static void heap_up(sk_cjobs_t *t, size_t i) {
-  sk__cjob_t *j = t->heap[i];
-  while (i > 0) {
-    size_t p = (i - 1) / 2;
-    if (!heap_less(j, t->heap[p]))
-      break;
-    heap_set(t, i, t->heap[p]);
-    i = p;
-  }
-  heap_set(t, i, j);
-}
-
-static void heap_down(sk_cjobs_t *t, size_t i) {
-  sk__cjob_t *j = t->heap[i];
-  for (;;) {
-    size_t l = 2 * i + 1, r = l + 1, m = i;
-    const sk__cjob_t *best = j;
-    if (l < t->heap_len && heap_less(t->heap[l], best)) {
-      m = l;
-      best = t->heap[l];
-    }
-    if (r < t->heap_len && heap_less(t->heap[r], best))
-      m = r;
-    if (m == i)
-      break;
-    heap_set(t, i, t->heap[m]);
-    i = m;
-  }
-  heap_set(t, i, j);
-}
-
-static void heap_remove(sk_cjobs_t *t, sk__cjob_t *j) {
-  size_t i = j->heap_idx;
-  if (i == NO_HEAP)
-    return;
-  j->heap_idx = NO_HEAP;
-  t->heap_len--;
-  if (i == t->heap_len)
-    return;
-  sk__cjob_t *last = t->heap[t->heap_len];
-  heap_set(t, i, last);
-  heap_up(t, i);
-  heap_down(t, last->heap_idx);
-}
-
-static int heap_push(sk_cjobs_t *t, sk__cjob_t *j) {
-  if (sk_array_grow((void **)&t->heap, &t->heap_cap, t->heap_len, sizeof(*t->heap)) < 0)
-    return SK_ENOMEM;
-  heap_set(t, t->heap_len++, j);
-  heap_up(t, j->heap_idx);
-  return 0;
-}
-
-static void on_timer(uv_timer_t *timer);
-
-static void arm_timer(sk_cjobs_t *t) {
-  if (t->destroying)
-    return;
-  if (t->heap_len == 0) {
-    uv_timer_stop(&t->timer);
-    return;
-  }
-  int64_t d = t->heap[0]->due - loop_now(t);
-  uv_timer_start(&t->timer, on_timer, d > 0 ? (uint64_t)d : 0, 0);
-}
-
-/* ---- endpoints and their token buckets ---- */
-
-static void ep_unqueue(sk__cjob_t *j) {
-  if (!j->queued)
-    return;
-  sk__cjob_ep_t *ep = j->ep;
-  sk__cjob_t **pp = &ep->qhead, *prev = NULL;
-  for (; *pp; prev = *pp, pp = &(*pp)->qnext)
-    if (*pp == j) {
-      *pp = j->qnext;
-      if (ep->qtail == j)
-        ep->qtail = prev;
-      break;
-    }
-  j->qnext = NULL;
-  j->queued = false;
-  ep->queued--;
-}
-
-/* Takes j off the schedule: out of the heap and its endpoint's queue. */
-static void unschedule(sk__cjob_t *j) {
-  heap_remove(j->t, j);
-  ep_unqueue(j);
-  j->next_at_ms = 0;
-}
-
-static void job_send(sk__cjob_t *j);
-static void on_ep_timer(uv_timer_t *timer);
-
-static void ep_arm(sk__cjob_ep_t *ep) {
-  if (!ep->qhead || ep->t->destroying)
-    return;
-  int64_t d = sk_ratelimit_when(&ep->rl, loop_now(ep->t));
-  uv_timer_start(&ep->timer, on_ep_timer, d > 0 ? (uint64_t)d : 1, 0);
-}
-
-static void on_ep_timer(uv_timer_t *timer) {
-  sk__cjob_ep_t *ep = timer->data;
-  sk_cjobs_t *t = ep->t;
-  while (ep->qhead && sk_ratelimit_take(&ep->rl, loop_now(t))) {
-    sk__cjob_t *j = ep->qhead;
-    ep_unqueue(j);
-    job_send(j);
-  }
-  ep_arm(ep);
-}
-
-/* A due job asks its endpoint for a token: sent now when one is there and
- * nobody waits before it, else queued in order. */
-static void ep_submit(sk__cjob_t *j) {
-  sk__cjob_ep_t *ep = j->ep;
-  if (!ep->qhead && sk_ratelimit_take(&ep->rl, loop_now(j->t))) {
-    job_send(j);
-    return;
-  }
-  j->queued = true;
-  j->qnext = NULL;
-  if (ep->qtail)
-    ep->qtail->qnext = j;
-  else
-    ep->qhead = j;
-  ep->qtail = j;
-  ep->queued++;
-  if (ep->qhead == j)
-    ep_arm(ep);
-}
-
-static void on_timer(uv_timer_t *timer) {
-  sk_cjobs_t *t = timer->data;
-  int64_t now = loop_now(t);
-  while (t->heap_len && t->heap[0]->due <= now) {
-    sk__cjob_t *j = t->heap[0];
-    heap_remove(t, j);
-    ep_submit(j);
-  }
-  arm_timer(t);
-}
-
-static sk__cjob_ep_t *ep_get(sk_cjobs_t *t, const char *base, bool sagemaker) {
-  for (sk__cjob_ep_t *ep = t->eps; ep; ep = ep->next)
-    if (strcmp(ep->base, base) == 0)
-      return ep;
-  sk__cjob_ep_t *ep = calloc(1, sizeof(*ep));
-  if (!ep)
-    return NULL;
-  ep->base = strdup(base);
-  double qps = sagemaker ? t->cfg.sagemaker_qps : t->cfg.vertex_qps;
-  int burst = sagemaker ? t->cfg.sagemaker_burst : t->cfg.vertex_burst;
-  if (!ep->base || sk_ratelimit_init(&ep->rl, qps, burst, loop_now(t)) < 0 ||
-      uv_timer_init(t->loop, &ep->timer) != 0) {
-    free(ep->base);
-    free(ep);
-    return NULL;
-  }
-  ep->t = t;
-  ep->timer.data = ep;
-  t->open_handles++;
-  ep->next = t->eps;
-  t->eps = ep;
-  return ep;
 }
 
 /* ---- changes, delivered from the loop ---- */
@@ -415,7 +201,7 @@ static void job_set_phase(sk__cjob_t *j, sk_cjob_phase_t p, const char *why) {
            sk_cjob_phase_name(p), why ? ": " : "", why ? why : "");
   j->phase = p;
   if (terminal(p)) {
-    unschedule(j);
+    sk__cjobs_unschedule(j);
     j->op = SK__CJOB_OP_NONE;
     json_decref(j->create_body);
     j->create_body = NULL;
@@ -427,33 +213,9 @@ static void job_set_phase(sk__cjob_t *j, sk_cjob_phase_t p, const char *why) {
   mark_changed(j);
 }
 
-static void job_fail(sk__cjob_t *j, const char *message) {
+void sk__cjob_fail(sk__cjob_t *j, const char *message) {
   set_str(&j->message, message);
   job_set_phase(j, SK_CJOB_FAILED, message);
-}
-
-/* Puts op on the schedule, delay_ms from now. */
-static void schedule(sk__cjob_t *j, sk__cjob_op_t op, int64_t delay_ms) {
-  sk_cjobs_t *t = j->t;
-  if (t->destroying || terminal(j->phase))
-    return;
-  unschedule(j);
-  j->op = op;
-  int64_t now = loop_now(t);
-  if (delay_ms < 0)
-    delay_ms = 0;
-  /* Nothing, not even a cancel, goes out before a throttling answer's
-   * wait is over. */
-  if (now + delay_ms < j->hold_until)
-    delay_ms = j->hold_until - now;
-  j->due = now + delay_ms;
-  j->next_at_ms = sk_time_now_ms() + delay_ms;
-  if (heap_push(t, j) < 0) {
-    job_fail(j, "out of memory scheduling the job's next request");
-    return;
-  }
-  if (j->heap_idx == 0)
-    arm_timer(t);
 }
 
 static int64_t retry_delay(sk__cjob_t *j, int64_t hint_ms) {
@@ -470,10 +232,10 @@ static void plan_running(sk__cjob_t *j, bool poll_now) {
   if (terminal(j->phase))
     return;
   if (j->cancel == SK_CJOB_CANCEL_PENDING) {
-    schedule(j, SK__CJOB_OP_CANCEL, j->cancel_tries ? retry_delay(j, -1) : 0);
+    sk__cjobs_schedule(j, SK__CJOB_OP_CANCEL, j->cancel_tries ? retry_delay(j, -1) : 0);
     return;
   }
-  schedule(j, SK__CJOB_OP_GET, poll_now ? 0 : sk_backoff_next(&j->poll));
+  sk__cjobs_schedule(j, SK__CJOB_OP_GET, poll_now ? 0 : sk_backoff_next(&j->poll));
 }
 
 /* What a job with no known cloud name does when a create is due: no create
@@ -481,14 +243,14 @@ static void plan_running(sk__cjob_t *j, bool poll_now) {
 static void plan_create(sk__cjob_t *j, int64_t delay_ms) {
   if (j->cancel == SK_CJOB_CANCEL_PENDING || j->no_create) {
     if (j->maybe_created) {
-      schedule(j, SK__CJOB_OP_LOOKUP, delay_ms);
+      sk__cjobs_schedule(j, SK__CJOB_OP_LOOKUP, delay_ms);
       return;
     }
     set_str(&j->message, "cancelled before the job was created");
     job_set_phase(j, SK_CJOB_CANCELLED, "cancelled before the create was sent");
     return;
   }
-  schedule(j, SK__CJOB_OP_CREATE, delay_ms);
+  sk__cjobs_schedule(j, SK__CJOB_OP_CREATE, delay_ms);
 }
 
 static void good_answer(sk__cjob_t *j) {
@@ -552,7 +314,7 @@ void sk__cjob_on_next_page(sk__cjob_t *j, char *token) {
   good_answer(j);
   free(j->page_token);
   j->page_token = token;
-  schedule(j, SK__CJOB_OP_LOOKUP, 0);
+  sk__cjobs_schedule(j, SK__CJOB_OP_LOOKUP, 0);
 }
 
 void sk__cjob_on_state(sk__cjob_t *j, const char *state, const char *secondary,
@@ -614,20 +376,20 @@ static void cancel_failed(sk__cjob_t *j, const sk_cloud_error_t *err, int64_t de
   if (j->cancel_tries >= SK_CJOBS_CANCEL_TRIES) {
     j->cancel = SK_CJOB_CANCEL_GAVE_UP;
     mark_changed(j);
-    schedule(j, SK__CJOB_OP_GET, delay_ms);
+    sk__cjobs_schedule(j, SK__CJOB_OP_GET, delay_ms);
     return;
   }
   if (err->cls == SK_CLOUD_ERR_THROTTLE || err->cls == SK_CLOUD_ERR_TRANSIENT)
-    schedule(j, SK__CJOB_OP_CANCEL, delay_ms);
+    sk__cjobs_schedule(j, SK__CJOB_OP_CANCEL, delay_ms);
   else
-    schedule(j, SK__CJOB_OP_GET, 0);
+    sk__cjobs_schedule(j, SK__CJOB_OP_GET, 0);
 }
 
 void sk__cjob_on_error(sk__cjob_t *j, const sk_cloud_error_t *err) {
   sk_cjobs_t *t = j->t;
   const char *svc = kind_ops(j)->service;
   sk__cjob_op_t op = j->op;
-  sk_log_v(1, LOGGER, "job %s: %s %s: %s", j->key, k_op_names[op],
+  sk_log_v(1, LOGGER, "job %s: %s %s: %s", j->key, sk__cjob_op_name(op),
            sk__cloud_err_class_name(err->cls), err->message);
   switch (err->cls) {
   case SK_CLOUD_ERR_AUTH:
@@ -636,7 +398,7 @@ void sk__cjob_on_error(sk__cjob_t *j, const sk_cloud_error_t *err) {
        * and try once more. */
       j->auth_retried = true;
       sk_cloud_authz_invalidate(j->authz);
-      schedule(j, op, 0);
+      sk__cjobs_schedule(j, op, 0);
       return;
     }
     break;
@@ -653,7 +415,7 @@ void sk__cjob_on_error(sk__cjob_t *j, const sk_cloud_error_t *err) {
     if (op == SK__CJOB_OP_CANCEL)
       cancel_failed(j, err, d);
     else
-      schedule(j, op, d);
+      sk__cjobs_schedule(j, op, d);
     return;
   }
   case SK_CLOUD_ERR_EXISTS:
@@ -662,7 +424,7 @@ void sk__cjob_on_error(sk__cjob_t *j, const sk_cloud_error_t *err) {
        * went through. Adopt it: describe it as a lookup. */
       j->maybe_created = true;
       j->saw_exists = true;
-      schedule(j, SK__CJOB_OP_LOOKUP, 0);
+      sk__cjobs_schedule(j, SK__CJOB_OP_LOOKUP, 0);
       return;
     }
     break;
@@ -682,23 +444,23 @@ void sk__cjob_on_error(sk__cjob_t *j, const sk_cloud_error_t *err) {
       int64_t d = retry_delay(j, err->retry_after_ms);
       set_retry_message(j, "the create failed", err, d);
       j->maybe_created = true;
-      schedule(j, j->kind == SK_CJOB_VERTEX ? SK__CJOB_OP_LOOKUP : SK__CJOB_OP_CREATE, d);
+      sk__cjobs_schedule(j, j->kind == SK_CJOB_VERTEX ? SK__CJOB_OP_LOOKUP : SK__CJOB_OP_CREATE, d);
       return;
     }
-    job_fail(j, err->message);
+    sk__cjob_fail(j, err->message);
     return;
   case SK__CJOB_OP_LOOKUP:
     if (transient || err->cls == SK_CLOUD_ERR_AUTH) {
       int64_t d = retry_delay(j, err->retry_after_ms);
       set_retry_message(j, "the job lookup failed", err, d);
-      schedule(j, SK__CJOB_OP_LOOKUP, d);
+      sk__cjobs_schedule(j, SK__CJOB_OP_LOOKUP, d);
       return;
     }
     if (err->cls == SK_CLOUD_ERR_NOT_FOUND && j->kind != SK_CJOB_VERTEX) {
       sk__cjob_on_absent(j);
       return;
     }
-    job_fail(j, err->message);
+    sk__cjob_fail(j, err->message);
     return;
   case SK__CJOB_OP_GET:
     if (err->cls == SK_CLOUD_ERR_NOT_FOUND) {
@@ -707,7 +469,7 @@ void sk__cjob_on_error(sk__cjob_t *j, const sk_cloud_error_t *err) {
                j->name ? j->name : "?", err->message);
       char clean[SK_CLOUD_MAX_MESSAGE];
       sk__cloud_clean_text(msg, strlen(msg), clean, sizeof(clean));
-      job_fail(j, clean);
+      sk__cjob_fail(j, clean);
       return;
     }
     {
@@ -717,7 +479,7 @@ void sk__cjob_on_error(sk__cjob_t *j, const sk_cloud_error_t *err) {
       if (!transient && d < j->poll.cap_ms)
         d = j->poll.cap_ms;
       set_retry_message(j, "the status request failed", err, d);
-      schedule(j, SK__CJOB_OP_GET, d);
+      sk__cjobs_schedule(j, SK__CJOB_OP_GET, d);
     }
     return;
   case SK__CJOB_OP_CANCEL:
@@ -738,227 +500,9 @@ void sk__cjob_on_bad_answer(sk__cjob_t *j, const char *what) {
   sk__cjob_on_error(j, &err);
 }
 
-/* ---- requests ---- */
-
-static void req_free(sk__cjob_req_t *r);
-static void maybe_free_tracker(sk_cjobs_t *t);
-
-static void req_unlink(sk__cjob_req_t *r) {
-  sk_cjobs_t *t = r->t;
-  if (r->prev)
-    r->prev->next = r->next;
-  else
-    t->reqs = r->next;
-  if (r->next)
-    r->next->prev = r->prev;
-  t->nreqs--;
-}
-
-static void req_free(sk__cjob_req_t *r) {
-  free(r->w.url);
-  free(r->w.body);
-  free(r);
-}
-
-/* Ends r: detaches it from its job and frees it; the job (if any) is
- * returned for the answer's handling. */
-static sk__cjob_t *req_end(sk__cjob_req_t *r) {
-  sk__cjob_t *j = r->job;
-  if (j)
-    j->req = NULL;
-  sk_cjobs_t *t = r->t;
-  req_unlink(r);
-  req_free(r);
-  if (t->destroying)
-    maybe_free_tracker(t);
-  return j;
-}
-
-/* A failure of ours or the authoriser's before anything was sent. */
-static void fail_unsent(sk__cjob_t *j, sk_cloud_err_class_t cls, const char *what,
-                        const char *detail) {
-  sk_cloud_error_t err;
-  memset(&err, 0, sizeof(err));
-  err.cls = cls;
-  err.retry_after_ms = -1;
-  char clean[SK_CLOUD_MAX_MESSAGE];
-  sk__cloud_clean_text(detail ? detail : "", detail ? strlen(detail) : 0, clean, sizeof(clean));
-  char msg[SK_CLOUD_MAX_MESSAGE + 128];
-  snprintf(msg, sizeof(msg), "%s %s: %s", what, kind_ops(j)->service, clean);
-  sk__cloud_clean_text(msg, strlen(msg), err.message, sizeof(err.message));
-  sk__cjob_on_error(j, &err);
-}
-
-static void on_http_done(sk_http_req_t *hreq, const sk_http_resp_t *resp, void *arg) {
-  sk__cjob_req_t *r = arg;
-  r->http = NULL;
-  sk__cjob_op_t op = r->op;
-  sk__cjob_t *j = req_end(r);
-  if (!j)
-    return;
-  if (resp->error == 0 && resp->status >= 500)
-    sk_log_v(1, LOGGER, "job %s: %s answered %ld", j->key, k_op_names[op], resp->status);
-  if (op == SK__CJOB_OP_GET && resp->error == 0 && resp->status >= 200 && resp->status < 300)
-    j->polls++;
-  kind_ops(j)->answer(j, op, resp);
-}
-
-static void on_authorized(const sk_cloud_auth_result_t *res, void *arg) {
-  sk__cjob_req_t *r = arg;
-  sk__cjob_t *j = r->job;
-  sk_cjobs_t *t = r->t;
-  if (!j) {
-    req_end(r);
-    return;
-  }
-  if (res->rc < 0) {
-    req_end(r);
-    /* Missing or refused credentials will not fix themselves within a
-     * retry; an unreachable credential endpoint may. */
-    fail_unsent(j, res->rc == SK_EAUTH ? SK_CLOUD_ERR_PERMANENT : SK_CLOUD_ERR_TRANSIENT,
-                "no credentials for", res->message ? res->message : sk_strerror(res->rc));
-    return;
-  }
-  sk_http_opts_t o;
-  memset(&o, 0, sizeof(o));
-  o.method = r->w.method;
-  o.url = r->w.url;
-  o.body = r->w.body;
-  o.body_len = r->w.body_len;
-  o.timeout_ms = t->cfg.request_timeout_ms;
-  o.max_body = 4u << 20;
-  o.tls = t->tls.ca_file ? &t->tls : NULL;
-  o.on_done = on_http_done;
-  o.arg = r;
-  size_t n = 0;
-  for (int i = 0; i < r->w.nheaders && n < SK_HTTP_MAX_HEADERS - 1; i++)
-    o.headers[n++] = r->w.headers[i];
-  for (size_t i = 0; res->headers[i] && i < SK_CLOUD_MAX_AUTH_HEADERS; i++) {
-    if (n >= SK_HTTP_MAX_HEADERS - 1)
-      break;
-    o.headers[n++] = res->headers[i];
-  }
-  o.headers[n] = NULL;
-  t->stats.requests++;
-  if (r->op == SK__CJOB_OP_CREATE)
-    t->stats.creates++;
-  int rc = sk_http_request(t->http, &o, &r->http);
-  if (rc < 0) {
-    req_end(r);
-    fail_unsent(j, rc == SK_EINVAL ? SK_CLOUD_ERR_PERMANENT : SK_CLOUD_ERR_TRANSIENT,
-                "could not send the request to", sk_strerror(rc));
-  }
-}
-
-/* r's job holds a token: build its request and have it authorised. */
-static void req_start(sk__cjob_req_t *r) {
-  sk__cjob_t *j = r->job;
-  char err[SK_CLOUD_MAX_MESSAGE];
-  err[0] = '\0';
-  if (kind_ops(j)->build(j, r->op, &r->w, err, sizeof(err)) < 0) {
-    req_end(r);
-    job_fail(j, err[0] ? err : "the request could not be built");
-    return;
-  }
-  const char *hdrs[4];
-  for (int i = 0; i < r->w.nheaders && i < 3; i++)
-    hdrs[i] = r->w.headers[i];
-  hdrs[r->w.nheaders < 3 ? r->w.nheaders : 3] = NULL;
-  sk_cloud_request_t creq = {
-      .method = r->w.method,
-      .url = r->w.url,
-      .body = r->w.body,
-      .body_len = r->w.body_len,
-      .headers = hdrs,
-      .now_ms = sk_time_now_ms(),
-      .region = r->w.region,
-      .service = r->w.service,
-  };
-  sk_log_v(3, LOGGER, "job %s: %s %s", j->key, k_op_names[r->op], r->w.url);
-  int rc = sk_cloud_authorize(j->authz, &creq, on_authorized, r);
-  if (rc < 0) {
-    req_end(r);
-    fail_unsent(j, rc == SK_EINVAL ? SK_CLOUD_ERR_PERMANENT : SK_CLOUD_ERR_TRANSIENT,
-                "no credentials for", sk_strerror(rc));
-  }
-}
-
-#define NO_PROJECT_MESSAGE                                                                  \
-  "no Google Cloud project: set vertex.project in the step or the controller's default "    \
-  "project"
-
-/* The Google authoriser's answer to "which project": the job's creates and
- * lookups go there from now on. */
-static void on_project(int rc, const char *project, const char *message, void *arg) {
-  sk__cjob_req_t *r = arg;
-  sk__cjob_t *j = r->job;
-  if (!j) {
-    req_end(r);
-    return;
-  }
-  if (rc == 0 && !sk_vertex_name_ok(project)) {
-    rc = SK_EINVAL;
-    message = "the project found for the credentials is not a valid project name";
-  }
-  if (rc < 0) {
-    req_end(r);
-    char msg[SK_CLOUD_MAX_MESSAGE + 128];
-    snprintf(msg, sizeof(msg), "%s (%s)", NO_PROJECT_MESSAGE, message ? message : sk_strerror(rc));
-    char clean[SK_CLOUD_MAX_MESSAGE];
-    sk__cloud_clean_text(msg, strlen(msg), clean, sizeof(clean));
-    /* A metadata server that cannot be reached may answer later; a
-     * project that is nowhere to be found will not appear. */
-    if (rc == SK_ENET || rc == SK_ETIMEDOUT || rc == SK_EHTTP)
-      fail_unsent(j, SK_CLOUD_ERR_TRANSIENT, "no project for", clean);
-    else
-      job_fail(j, clean);
-    return;
-  }
-  set_str(&j->project, project);
-  if (!j->project) {
-    req_end(r);
-    fail_unsent(j, SK_CLOUD_ERR_TRANSIENT, "out of memory sending to", "no project");
-    return;
-  }
-  sk_log_v(1, LOGGER, "job %s: project %s from the credentials", j->key, j->project);
-  req_start(r);
-}
-
-/* j holds a token: its request starts (after asking the credentials for
- * the project when a Vertex AI create or lookup has none). */
-static void job_send(sk__cjob_t *j) {
-  sk_cjobs_t *t = j->t;
-  sk__cjob_req_t *r = calloc(1, sizeof(*r));
-  if (!r) {
-    fail_unsent(j, SK_CLOUD_ERR_TRANSIENT, "out of memory sending to", "no request");
-    return;
-  }
-  r->t = t;
-  r->job = j;
-  r->op = j->op;
-  r->next = t->reqs;
-  if (t->reqs)
-    t->reqs->prev = r;
-  t->reqs = r;
-  t->nreqs++;
-  j->req = r;
-  if (j->kind == SK_CJOB_VERTEX && !j->project &&
-      (r->op == SK__CJOB_OP_CREATE || r->op == SK__CJOB_OP_LOOKUP)) {
-    int rc = sk_gcp_project(j->authz, on_project, r);
-    if (rc < 0) {
-      /* Not a Google authoriser (or one being destroyed): nobody else
-       * can say. */
-      req_end(r);
-      job_fail(j, NO_PROJECT_MESSAGE);
-    }
-    return;
-  }
-  req_start(r);
-}
-
 /* ---- the tracker ---- */
 
-static void maybe_free_tracker(sk_cjobs_t *t) {
+void sk__cjobs_maybe_free(sk_cjobs_t *t) {
   if (!t->destroying || t->open_handles > 0 || t->nreqs > 0)
     return;
   for (size_t i = 0; i < sizeof(t->strs) / sizeof(t->strs[0]); i++)
@@ -971,16 +515,7 @@ static void maybe_free_tracker(sk_cjobs_t *t) {
 static void on_tracker_handle_closed(uv_handle_t *h) {
   sk_cjobs_t *t = h->data;
   t->open_handles--;
-  maybe_free_tracker(t);
-}
-
-static void on_ep_closed(uv_handle_t *h) {
-  sk__cjob_ep_t *ep = h->data;
-  sk_cjobs_t *t = ep->t;
-  free(ep->base);
-  free(ep);
-  t->open_handles--;
-  maybe_free_tracker(t);
+  sk__cjobs_maybe_free(t);
 }
 
 sk_cjobs_t *sk_cjobs_create(uv_loop_t *loop, sk_http_t *http, const sk_cjobs_config_t *cfg) {
@@ -1059,7 +594,7 @@ static void job_free(sk__cjob_t *j) {
  * cancelled and ends on its own. */
 static void job_drop(sk__cjob_t *j) {
   sk_cjobs_t *t = j->t;
-  unschedule(j);
+  sk__cjobs_unschedule(j);
   unmark_changed(j);
   if (j->req) {
     j->req->job = NULL;
@@ -1084,7 +619,7 @@ void sk_cjobs_destroy(sk_cjobs_t *t) {
   t->eps = NULL;
   while (ep) {
     sk__cjob_ep_t *next = ep->next;
-    uv_close((uv_handle_t *)&ep->timer, on_ep_closed);
+    sk__cjobs_ep_close(ep);
     ep = next;
   }
 }
@@ -1212,7 +747,7 @@ static int job_setup(sk_cjobs_t *t, sk__cjob_t *j, const sk_cjob_desc_t *d, char
     if (!j->name)
       return SK_ENOMEM;
   }
-  j->ep = ep_get(t, base, j->kind != SK_CJOB_VERTEX);
+  j->ep = sk__cjobs_ep_get(t, base, j->kind != SK_CJOB_VERTEX);
   if (!j->ep)
     return SK_ENOMEM;
   return 0;
@@ -1233,7 +768,7 @@ int sk_cjobs_ensure(sk_cjobs_t *t, const sk_cjob_desc_t *d) {
   if (!j)
     return SK_ENOMEM;
   j->t = t;
-  j->heap_idx = NO_HEAP;
+  j->heap_idx = SIZE_MAX; /* not scheduled */
   j->kind = d->kind;
   j->authz = d->authz;
   j->attempt = d->attempt;
@@ -1275,18 +810,18 @@ int sk_cjobs_ensure(sk_cjobs_t *t, const sk_cjob_desc_t *d) {
       t->stats.tracked = t->count;
       return SK_ENOMEM;
     }
-    job_fail(j, err);
+    sk__cjob_fail(j, err);
     return rc == SK_EINVAL ? SK_EINVAL : 0;
   }
   mark_changed(j);
   if (j->name) {
     /* Resume: the recorded job exists; follow it. */
     job_set_phase(j, SK_CJOB_RUNNING, "resumed");
-    schedule(j, SK__CJOB_OP_GET, 0);
+    sk__cjobs_schedule(j, SK__CJOB_OP_GET, 0);
   } else if (j->maybe_created) {
-    schedule(j, SK__CJOB_OP_LOOKUP, 0);
+    sk__cjobs_schedule(j, SK__CJOB_OP_LOOKUP, 0);
   } else {
-    schedule(j, SK__CJOB_OP_CREATE, 0);
+    sk__cjobs_schedule(j, SK__CJOB_OP_CREATE, 0);
   }
   return 0;
 }
@@ -1312,13 +847,13 @@ int sk_cjobs_cancel(sk_cjobs_t *t, const char *key) {
     if (j->op == SK__CJOB_OP_CREATE) {
       /* Not sent yet (or sent and answered without a name, which would be
        * a lost create: then maybe_created is set and a lookup goes first). */
-      unschedule(j);
+      sk__cjobs_unschedule(j);
       plan_create(j, 0);
     }
     return 0;
   }
-  unschedule(j);
-  schedule(j, SK__CJOB_OP_CANCEL, 0);
+  sk__cjobs_unschedule(j);
+  sk__cjobs_schedule(j, SK__CJOB_OP_CANCEL, 0);
   return 0;
 }
 
