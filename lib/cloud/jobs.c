@@ -226,13 +226,23 @@ static int64_t retry_delay(sk__cjob_t *j, int64_t hint_ms) {
   return hint_ms > d ? hint_ms : d;
 }
 
+/* The wait before the next cancel once failed tries have failed: doubling from 1 s, so the
+ * SK_CJOBS_CANCEL_TRIES tries span about two minutes whatever came
+ * between them (a status request resets the error streak). */
+static int64_t cancel_delay(sk__cjob_t *j, unsigned failed) {
+  if (failed == 0)
+    return 0;
+  int64_t d = sk_backoff_delay(RETRY_BASE_MS, 2.0, RETRY_CAP_MS, failed - 1);
+  return sk_backoff_jitter(d, SK_JITTER_EQUAL, &j->t->rng);
+}
+
 /* What a job that the cloud has does next: the cancel when one is wanted
  * and not yet accepted, else the next poll. */
 static void plan_running(sk__cjob_t *j, bool poll_now) {
   if (terminal(j->phase))
     return;
   if (j->cancel == SK_CJOB_CANCEL_PENDING) {
-    sk__cjobs_schedule(j, SK__CJOB_OP_CANCEL, j->cancel_tries ? retry_delay(j, -1) : 0);
+    sk__cjobs_schedule(j, SK__CJOB_OP_CANCEL, cancel_delay(j, j->cancel_tries));
     return;
   }
   sk__cjobs_schedule(j, SK__CJOB_OP_GET, poll_now ? 0 : sk_backoff_next(&j->poll));
@@ -482,9 +492,11 @@ void sk__cjob_on_error(sk__cjob_t *j, const sk_cloud_error_t *err) {
       sk__cjobs_schedule(j, SK__CJOB_OP_GET, d);
     }
     return;
-  case SK__CJOB_OP_CANCEL:
-    cancel_failed(j, err, retry_delay(j, err->retry_after_ms));
+  case SK__CJOB_OP_CANCEL: {
+    int64_t d = cancel_delay(j, j->cancel_tries + 1);
+    cancel_failed(j, err, err->retry_after_ms > d ? err->retry_after_ms : d);
     return;
+  }
   case SK__CJOB_OP_NONE:
     return;
   }

@@ -420,6 +420,29 @@ TEST(cancel_running) {
   CHECK_INT(info.cancel, SK_CJOB_CANCEL_ACCEPTED);
   CHECK_INT(info.phase, SK_CJOB_SUCCEEDED);
   CHECK_INT(e.fake.cancels, 1);
+  /* A refused cancel is followed by a status request; a job that ended
+   * meanwhile needs no more cancels. */
+  const char *ends[] = {"JOB_STATE_RUNNING", "JOB_STATE_SUCCEEDED"};
+  cf_script(&e.fake, ends, 2);
+  d.key = "ends";
+  d.attempt = 3;
+  CHECK_INT(cf_ensure(&e, &d), 0);
+  running = false;
+  e.expired = false;
+  uv_timer_start(&e.guard, cf_on_guard, 10000, 0);
+  while (!e.expired && !running) {
+    uv_run(&e.loop, UV_RUN_ONCE);
+    running = sk_cjobs_info(e.t, "ends", &info) == 0 && info.state &&
+              strcmp(info.state, "JOB_STATE_RUNNING") == 0;
+  }
+  uv_timer_stop(&e.guard);
+  REQUIRE(running);
+  cf_fault(&e.fake, CF_OP_CANCEL, CF_F_400, 0, NULL);
+  CHECK_INT(cf_cancel(&e, "ends"), 0);
+  CHECK(cf_wait_phase(&e, "ends", SK_CJOB_SUCCEEDED, 10000));
+  CHECK_INT(sk_cjobs_info(e.t, "ends", &info), 0);
+  CHECK_INT(info.cancel, SK_CJOB_CANCEL_ACCEPTED);
+  CHECK_INT(e.fake.cancels, 2);
   json_decref(body);
   cf_env_finish(&e);
 }
