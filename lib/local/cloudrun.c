@@ -26,8 +26,9 @@
  * lookup (adopt_first).
  *
  * A KILL (timeout, deadline, Ctrl-C) asks the cloud to cancel the job;
- * the attempt then stays until the cancel is accepted or given up, and
- * the run waits for it as it waits for a killed process to exit.
+ * the attempt then stays until the cancel is accepted or given up (by the
+ * tracker, or here after SK__CLOUD_CANCEL_WAIT_MS), and the run waits for
+ * it as it waits for a killed process to exit.
  */
 #include <curl/curl.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@
 #include "local/local-int.h"
 #include "util/error.h"
 #include "util/strutil.h"
+#include "util/timeutil.h"
 
 /* Keys and job file names: a uid, an instance name (a DNS label plus an
  * index) and a number fit with room to spare. */
@@ -284,10 +286,22 @@ static void on_tick(uv_timer_t *timer) {
   sk__runner_t *r = timer->data;
   if (r->closing || !r->cjobs)
     return;
+  int64_t now = sk_time_mono_ms();
   for (sk__cloud_attempt_t *c = r->cloud; c; c = c->next) {
     sk_cjob_info_t info;
     if (!c->done && sk_cjobs_info(r->cjobs, c->key, &info) == 0)
       update(r, c, &info);
+    if (!c->done && c->cancelling && now >= c->cancel_deadline_ms) {
+      char waited[32];
+      sk_duration_format(SK__CLOUD_CANCEL_WAIT_MS, waited, sizeof(waited));
+      sk__progress_warn(&r->progress,
+                        "warning: %s: no answer to the cancel of %s %s after %s; it may still "
+                        "be running, stop it yourself",
+                        c->instance, kind_what(c->kind), c->name ? c->name : "(name unknown)",
+                        waited);
+      c->done = true;
+      sk__schedule_plan(r);
+    }
   }
 }
 
@@ -511,6 +525,7 @@ bool sk__cloud_kill(sk__runner_t *r, const char *instance, int attempt) {
   if (c->done || c->cancelling)
     return true;
   c->cancelling = true;
+  c->cancel_deadline_ms = sk_time_mono_ms() + SK__CLOUD_CANCEL_WAIT_MS;
   const char *what = kind_what(c->kind);
   if (c->name)
     sk__progress_note(&r->progress, "%s: cancelling %s %s", c->instance, what, c->name);

@@ -25,6 +25,12 @@
 /* Longest line echoed or kept as "the last stderr line"; longer lines are
  * cut (the attempt log still gets every byte). */
 #define SK__LINE_MAX 4096
+/* How long a run waits for the cloud to accept a cancel before it gives up
+ * and warns. The tracker gives up on refused cancels well before this (a
+ * few minutes of retries); the bound is for a job that cannot even be
+ * looked up (no credentials, no network), which would otherwise keep the
+ * run waiting for ever. */
+#define SK__CLOUD_CANCEL_WAIT_MS (10 * 60 * 1000)
 /* How long a killed process group gets between SIGTERM and SIGKILL. */
 #define SK__KILL_GRACE_MS 5000
 /* How long to wait, after the main process exited and its group was
@@ -241,6 +247,7 @@ typedef struct sk__cloud_attempt {
   char *key;            /* "<workflow uid>/<instance>/<n>" */
   sk_cjob_kind_t kind;
   bool cancelling;      /* a KILL asked the cloud to stop it */
+  int64_t cancel_deadline_ms; /* monotonic: stop waiting for the cancel then */
   bool done;            /* nothing left to report or wait for: forgotten at the next reap */
   bool followed;        /* resumed from an interrupted run, not submitted by this one */
   char *name;           /* last seen of the job, for notes */
