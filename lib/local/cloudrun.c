@@ -218,10 +218,9 @@ static void report_end(sk__runner_t *r, sk__cloud_attempt_t *c, const sk_cjob_in
     break;
   default:
     /* Cancelled by someone else (the console, the CLI): nothing of this
-     * run asked for it, so the attempt failed. */
-    snprintf(msg, sizeof(msg), "job was cancelled (%s)%s%s", state,
-             info->message && info->message[0] ? ": " : "",
-             info->message ? info->message : "");
+     * run asked for it, so the attempt failed. The tracker's message only
+     * repeats that, with the name the ref already holds. */
+    snprintf(msg, sizeof(msg), "job was cancelled (%s)", state);
     sk__queue_obs(r, SK_OBS_FAILED, c->instance, c->attempt, msg, NULL, make_ref(c));
     break;
   }

@@ -14,7 +14,8 @@
 #  6. skeinctl killed while a job runs: --resume follows the same job;
 #  7. a SageMaker training job against moto, and against the fake
 #     SageMaker, outputs flowing to a local step;
-#  8. a step's credentials.secretRef is ignored with a warning.
+#  8. a step's credentials.secretRef is ignored with a warning;
+#  9. a job cancelled outside skeinctl fails its step.
 #
 # ctest sets SKEINCTL (the binary) and SKEIN_SOURCE_DIR (the source root).
 set -euo pipefail
@@ -36,8 +37,11 @@ fi
 akid=AKIA$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n' | tr a-f A-F)
 secret=$(od -An -N20 -tx1 /dev/urandom | tr -d ' \n')
 echo "$akid $secret" >"$tmp/aws-keys"
+# A token of the test's own, to cancel a job from outside skeinctl.
+token=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+echo "$token" >"$tmp/google-token"
 cloudfake_start cf --roles vertex,token,sagemaker,moto --aws-key-file "$tmp/aws-keys" \
-  --aws-region us-east-1 || {
+  --aws-region us-east-1 --google-token "@$tmp/google-token" || {
   fail "the cloud fakes did not start"
   finish run_cloud
 }
@@ -244,8 +248,34 @@ expect "secretRef: warned once" "$(grep -c 'credentials.secretRef' "$tmp/secret.
 expect "secretRef: ref kind" "$(jget "$tmp/secret/status.json" 'step("prep")["ref"]["kind"]')" SageMakerProcessingJob
 show secret
 
+# 9. Someone else cancels the job: the step fails, and skeinctl sends no
+# cancel of its own.
+failures_before=$failures
+sk_args=(run "$wf/vertex.yaml" -p display=hang-nine --workdir "$tmp/external")
+background external "${cloud_env[@]}" "$SKEINCTL" "${sk_args[@]}"
+if wait_for 30 job_named "$tmp/external" train; then
+  ok "external cancel: the job has a name"
+else
+  fail "external cancel: no job name in status.json within 30 s"
+fi
+job=$(jget "$tmp/external/status.json" 'step("train")["ref"]["name"]')
+curl -sS --fail --max-time 10 -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+  -d '{}' "$vertex/v1/$job:cancel" >/dev/null || fail "external cancel: the cancel request failed"
+if wait_for 60 gone "$bg_pid"; then
+  ok "external cancel: skeinctl ended"
+else
+  fail "external cancel: skeinctl still runs 60 s after the cancel"
+  kill -INT "$bg_pid"
+fi
+reap
+expect "external cancel: exit code" "$rc" 1
+expect "external cancel: step message" "$(jget "$tmp/external/status.json" 'step("train")["message"]')" \
+  "job was cancelled (JOB_STATE_CANCELLED)"
+expect "external cancel: only the outside cancel" "$(cancels_of hang-nine)" 1
+show external
+
 # No secret reaches the output of any run.
-if grep -rqF -e "$secret" -e "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["private_key_id"])' "$tmp/sa.json")" \
+if grep -rqF -e "$secret" -e "$token" -e "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["private_key_id"])' "$tmp/sa.json")" \
   "$tmp"/*.out "$tmp"/*.err; then
   fail "a secret appeared in skeinctl's output"
 else
