@@ -15,7 +15,9 @@
 #  7. a SageMaker training job against moto, and against the fake
 #     SageMaker, outputs flowing to a local step;
 #  8. a step's credentials.secretRef is ignored with a warning;
-#  9. a job cancelled outside skeinctl fails its step.
+#  9. a job cancelled outside skeinctl fails its step;
+# 10. skeinctl killed while its create is on the wire (the job's name never
+#     recorded): --resume finds the job by its labels, creates none.
 #
 # ctest sets SKEINCTL (the binary) and SKEIN_SOURCE_DIR (the source root).
 set -euo pipefail
@@ -273,6 +275,33 @@ expect "external cancel: step message" "$(jget "$tmp/external/status.json" 'step
   "job was cancelled (JOB_STATE_CANCELLED)"
 expect "external cancel: only the outside cancel" "$(cancels_of hang-nine)" 1
 show external
+
+# 10. Killed while the create is on the wire: the fake holds the create
+# for 3 s, skeinctl dies before the answer, and the fake then creates the
+# job. The resumed run finds it by its labels instead of creating another.
+failures_before=$failures
+cloudfake_config cf vertex '{"faults": [{"kind": "slow", "route": "create", "delay_ms": 3000, "count": 1}]}'
+sk_args=(run "$wf/vertex.yaml" -p display=slow-ten --workdir "$tmp/adopt")
+background adopt "${cloud_env[@]}" "$SKEINCTL" "${sk_args[@]}"
+if wait_for 30 test -f "$tmp/adopt/steps/train/job-1.json"; then
+  ok "adopt: the job record was written before the create"
+else
+  fail "adopt: no job record within 30 s"
+fi
+kill -KILL "$bg_pid"
+reap
+created() { [[ $(creates_of slow-ten) == 1 ]]; }
+wait_for 30 created || fail "adopt: the fake did not create the job"
+expect "adopt: no name was recorded" \
+  "$(jget "$tmp/adopt/status.json" 'step("train").get("ref", {}).get("name", "")')" ""
+cloudfake_config cf vertex '{"faults": []}'
+sk_args=(run --resume "$tmp/adopt")
+sk adopted
+expect "adopt: exit code" "$rc" 0
+expect "adopt: created once" "$(creates_of slow-ten)" 1
+has "$tmp/adopted.out" "train: looking for the Vertex AI job of the interrupted run" "adopt: says it looks"
+has "$tmp/adopted.out" "train: following Vertex AI job" "adopt: says it follows the job it found"
+show adopted
 
 # No secret reaches the output of any run.
 if grep -rqF -e "$secret" -e "$token" -e "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["private_key_id"])' "$tmp/sa.json")" \
