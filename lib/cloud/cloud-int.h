@@ -182,6 +182,7 @@ struct sk_cjobs {
   uv_loop_t *loop;
   sk_http_t *http;
   sk_cjobs_config_t cfg;
+  int64_t settled_at; /* loop ms: Vertex creates sent before the tracker existed are done */
   char *strs[8];    /* our copies of the endpoint strings */
   sk_http_tls_t tls;
   uv_timer_t timer; /* the earliest due job */

@@ -452,6 +452,10 @@ void sk__cjob_on_error(sk__cjob_t *j, const sk_cloud_error_t *err) {
        * it before creating again (SageMaker's lookup is the create itself,
        * by name; the kind decides in plan_create's lookup). */
       int64_t d = retry_delay(j, err->retry_after_ms);
+      /* No answer at all: the create may still be under way at Vertex,
+       * and a lookup too soon would miss it. */
+      if (j->kind == SK_CJOB_VERTEX && err->status == 0 && t->cfg.settle_ms > d)
+        d = t->cfg.settle_ms;
       set_retry_message(j, "the create failed", err, d);
       j->maybe_created = true;
       sk__cjobs_schedule(j, j->kind == SK_CJOB_VERTEX ? SK__CJOB_OP_LOOKUP : SK__CJOB_OP_CREATE, d);
@@ -562,6 +566,9 @@ sk_cjobs_t *sk_cjobs_create(uv_loop_t *loop, sk_http_t *http, const sk_cjobs_con
     t->cfg.sagemaker_burst = 10;
   if (t->cfg.request_timeout_ms <= 0)
     t->cfg.request_timeout_ms = 30000;
+  if (t->cfg.settle_ms == 0)
+    t->cfg.settle_ms = SK_CJOBS_SETTLE_MS;
+  t->settled_at = loop_now(t) + (t->cfg.settle_ms > 0 ? t->cfg.settle_ms : 0);
   t->rng = cfg->seed ? cfg->seed : (uint64_t)sk_time_now_ms() ^ (uint64_t)(uintptr_t)t;
   if (uv_timer_init(loop, &t->timer) != 0)
     goto fail;
@@ -831,7 +838,9 @@ int sk_cjobs_ensure(sk_cjobs_t *t, const sk_cjob_desc_t *d) {
     job_set_phase(j, SK_CJOB_RUNNING, "resumed");
     sk__cjobs_schedule(j, SK__CJOB_OP_GET, 0);
   } else if (j->maybe_created) {
-    sk__cjobs_schedule(j, SK__CJOB_OP_LOOKUP, 0);
+    /* A predecessor's last Vertex create may still be under way. */
+    int64_t wait = j->kind == SK_CJOB_VERTEX ? t->settled_at - loop_now(t) : 0;
+    sk__cjobs_schedule(j, SK__CJOB_OP_LOOKUP, wait > 0 ? wait : 0);
   } else {
     sk__cjobs_schedule(j, SK__CJOB_OP_CREATE, 0);
   }

@@ -28,6 +28,16 @@
  *    with the cloud's message; a throttled one (nothing was made) is sent
  *    again after the wait.
  *
+ *  A label lookup can only find a create the server has finished. Vertex
+ *  has no client-chosen id, so a create sent just before its sender died
+ *  (or whose connection broke) may still be under way when the lookup
+ *  runs, and the lookup would miss it and create a twin. So a Vertex
+ *  lookup that may be followed by a create waits for creates to settle:
+ *  until settle_ms after the tracker was made (a restarted daemon: its
+ *  predecessor's last creates) and settle_ms after a create that got no
+ *  answer at all. A create the server takes longer than that to finish
+ *  can still make a twin; the e2e chaos test measures none.
+ *
  * ---- Waiting ----
  *
  *  Each job is polled with its own exponential backoff with jitter (the
@@ -104,6 +114,7 @@
 #define SK_CJOBS_DEFAULT_POLL_FACTOR 1.5
 #define SK_CJOBS_DEFAULT_POLL_MAX_MS 120000
 #define SK_CJOBS_THROTTLE_MIN_MS 30000
+#define SK_CJOBS_SETTLE_MS 10000
 
 typedef enum {
   SK_CJOB_VERTEX,              /* body: the step's vertex: object */
@@ -168,6 +179,9 @@ typedef struct sk_cjobs_config {
   double sagemaker_qps;     /* per region; default 4 */
   int sagemaker_burst;      /* default 10 */
   int64_t request_timeout_ms; /* default 30 s */
+  int64_t settle_ms;        /* Vertex: how long a create whose sender died or lost the answer
+                               may still be under way at the server; default
+                               SK_CJOBS_SETTLE_MS, < 0 for none (tests) */
   uint64_t seed;            /* jitter; 0 = from the clock */
   /* Called from the loop whenever a job's info changed (phase, name,
    * state, cancel; outputs and the final message come with the phase),

@@ -736,6 +736,7 @@ static CF_UNUSED int cf_env_init(cf_env_t *e, cf_mode_t mode) {
   e->cfg.sagemaker_qps = 1000;
   e->cfg.sagemaker_burst = 1000;
   e->cfg.request_timeout_ms = 5000;
+  e->cfg.settle_ms = -1; /* the settle test sets its own */
   e->cfg.seed = 42;
   e->cfg.on_change = cf_on_change;
   e->cfg.arg = e;

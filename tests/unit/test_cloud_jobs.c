@@ -377,6 +377,45 @@ TEST(adopt_first_pages_through) {
   cf_env_finish(&e);
 }
 
+/* A restarted daemon's predecessor sent a create just before it died, and
+ * the server finishes it a moment later (here: 150 ms after the tracker
+ * starts). A lookup before that would miss it and create a twin; the
+ * tracker waits settle_ms first, finds it, and creates nothing. */
+static void add_late_job(uv_timer_t *t) {
+  cf_env_t *e = t->data;
+  cf_job_t *j = cf_new_job(&e->fake, "projects/proj/locations/us-central1/customJobs/77");
+  if (j) {
+    snprintf(j->uid, sizeof(j->uid), "%s", UID);
+    snprintf(j->step, sizeof(j->step), "%s", "train");
+    snprintf(j->attempt, sizeof(j->attempt), "%d", 1);
+  }
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+TEST(settle_before_lookup) {
+  cf_env_t e;
+  REQUIRE(cf_env_init(&e, CF_VERTEX) == 0);
+  e.cfg.settle_ms = 400;
+  REQUIRE(cf_env_start(&e) == 0);
+  const char *states[] = {"JOB_STATE_SUCCEEDED"};
+  cf_script(&e.fake, states, 1);
+  uv_timer_t late;
+  uv_timer_init(&e.loop, &late);
+  late.data = &e;
+  uv_timer_start(&late, add_late_job, 150, 0);
+  json_t *body = vertex_body(true);
+  sk_cjob_desc_t d = desc_for(&e, body);
+  d.adopt_first = true;
+  CHECK_INT(cf_ensure(&e, &d), 0);
+  CHECK(cf_wait_phase(&e, KEY, SK_CJOB_SUCCEEDED, 10000));
+  sk_cjob_info_t info;
+  CHECK_INT(sk_cjobs_info(e.t, KEY, &info), 0);
+  CHECK_STR(info.name, "projects/proj/locations/us-central1/customJobs/77");
+  CHECK_INT(e.fake.creates, 0);
+  json_decref(body);
+  cf_env_finish(&e);
+}
+
 TEST(cancel_running) {
   cf_env_t e;
   REQUIRE(cf_env_init(&e, CF_VERTEX) == 0 && cf_env_start(&e) == 0);
@@ -620,6 +659,7 @@ int main(void) {
   RUN(unauthorized_invalidates_once);
   RUN(resume_by_name);
   RUN(adopt_first_pages_through);
+  RUN(settle_before_lookup);
   RUN(cancel_running);
   RUN(cancel_while_submitting);
   RUN(bad_descs);
