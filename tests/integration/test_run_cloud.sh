@@ -283,12 +283,17 @@ failures_before=$failures
 cloudfake_config cf vertex '{"faults": [{"kind": "slow", "route": "create", "delay_ms": 3000, "count": 1}]}'
 sk_args=(run "$wf/vertex.yaml" -p display=slow-ten --workdir "$tmp/adopt")
 background adopt "${cloud_env[@]}" "$SKEINCTL" "${sk_args[@]}"
-if wait_for 30 test -f "$tmp/adopt/steps/train/job-1.json"; then
-  ok "adopt: the job record was written before the create"
+# The fake counts a request when it arrives, before it holds it.
+creates_seen() { [[ $(vstat 's["requests"].get("POST create", 0)') -ge $1 ]]; }
+seen_before=$(vstat 's["requests"].get("POST create", 0)')
+if wait_for 30 creates_seen $((seen_before + 1)); then
+  ok "adopt: the create is on the wire"
 else
-  fail "adopt: no job record within 30 s"
+  fail "adopt: no create within 30 s"
 fi
 kill -KILL "$bg_pid"
+expect "adopt: the job record was written before the create" \
+  "$(jget "$tmp/adopt/steps/train/job-1.json" 'doc["phase"]')" Submitting
 reap
 created() { [[ $(creates_of slow-ten) == 1 ]]; }
 wait_for 30 created || fail "adopt: the fake did not create the job"
