@@ -321,6 +321,9 @@ static void on_authorized(const sk_cloud_auth_result_t *res, void *arg) {
   o.body = r->w.body;
   o.body_len = r->w.body_len;
   o.timeout_ms = t->cfg.request_timeout_ms;
+  /* A Vertex create has no idempotency key: never let libcurl resend it
+   * on its own (see sk_http_opts_t.fresh_connection). */
+  o.fresh_connection = r->op == SK__CJOB_OP_CREATE && j->kind == SK_CJOB_VERTEX;
   o.max_body = 4u << 20;
   o.tls = t->tls.ca_file ? &t->tls : NULL;
   o.on_done = on_http_done;

@@ -100,6 +100,12 @@ typedef struct {
   long connect_timeout_ms; /* 0 = 10 s */
   size_t max_body;      /* cap on a buffered body; 0 = SK_HTTP_MAX_BODY_DEFAULT */
   const sk_http_tls_t *tls; /* copied; may be NULL */
+  /* A request that must never be sent twice (a create without an
+   * idempotency key): it goes on a fresh connection. libcurl silently
+   * resends a request whose reused keep-alive connection died before any
+   * answer byte, and a server that did the work and then lost the
+   * connection would then do it twice. */
+  int fresh_connection;
   sk_http_data_cb on_data; /* non-NULL: stream the body instead of buffering */
   sk_http_done_cb on_done; /* required */
   void *arg;

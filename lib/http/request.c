@@ -154,6 +154,8 @@ static int setup(sk_http_req_t *r, const sk_http_opts_t *o, const char *method, 
       o->connect_timeout_ms > 0 ? o->connect_timeout_ms : SK__HTTP_CONNECT_TIMEOUT_MS);
   if (o->timeout_ms > 0)
     SET(CURLOPT_TIMEOUT_MS, o->timeout_ms);
+  if (o->fresh_connection)
+    SET(CURLOPT_FRESH_CONNECT, 1L);
   SET(CURLOPT_TCP_KEEPALIVE, 1L);
   SET(CURLOPT_TCP_KEEPIDLE, SK__HTTP_KEEPIDLE_S);
   SET(CURLOPT_TCP_KEEPINTVL, SK__HTTP_KEEPINTVL_S);

@@ -13,6 +13,7 @@
  *   /reset          Content-Length 1000, 100 bytes, then a reset
  *   /n/TEXT         200 "TEXT"
  *   /never          no answer at all
+ *   /drop           the connection closed at once, no answer (counted in ts_seen.drops)
  *   anything else   404
  */
 #include <stdio.h>
@@ -119,6 +120,9 @@ void ts_routes(ts_conn_t *c, const ts_req_t *q, void *arg) {
     ts_sendstr(c, 0, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
     ts_send(c, 0, part, sizeof(part));
     ts_reset(c, 50);
+  } else if (strcmp(p, "/drop") == 0) {
+    ts_seen.drops++;
+    ts_close(c, 0);
   } else if (strncmp(p, "/n/", 3) == 0) {
     ts_respond(c, 200, "", p + 3, strlen(p + 3));
   } else if (strcmp(p, "/never") != 0) {

@@ -77,6 +77,7 @@ typedef struct {
   char *body;
   size_t body_len;
   ts_conn_t *stream_conn; /* the connection of the last /stream */
+  int drops;              /* requests of /drop */
 } ts_seen_t;
 
 extern ts_seen_t ts_seen;
