@@ -171,7 +171,7 @@ if wait_for 30 job_named "$tmp/sigint" train; then
 else
   fail "sigint: no job name in status.json within 30 s"
 fi
-kill -INT "$bg_pid"
+kill -INT "$bg_pid" 2>/dev/null || true
 reap
 expect "sigint: exit code" "$rc" 130
 expect "sigint: the fake counted one cancel" "$(cancels_of hang-four)" 1
@@ -201,7 +201,7 @@ if wait_for 30 job_named "$tmp/resume" train; then
 else
   fail "resume: no job name in status.json within 30 s"
 fi
-kill -KILL "$bg_pid"
+kill -KILL "$bg_pid" 2>/dev/null || true
 reap
 job=$(jget "$tmp/resume/status.json" 'step("train")["ref"]["name"]')
 sk_args=(run --resume "$tmp/resume")
@@ -267,7 +267,7 @@ if wait_for 60 gone "$bg_pid"; then
   ok "external cancel: skeinctl ended"
 else
   fail "external cancel: skeinctl still runs 60 s after the cancel"
-  kill -INT "$bg_pid"
+  kill -INT "$bg_pid" 2>/dev/null || true
 fi
 reap
 expect "external cancel: exit code" "$rc" 1
@@ -281,17 +281,17 @@ show external
 # job. The resumed run finds it by its labels instead of creating another.
 failures_before=$failures
 cloudfake_config cf vertex '{"faults": [{"kind": "slow", "route": "create", "delay_ms": 3000, "count": 1}]}'
-sk_args=(run "$wf/vertex.yaml" -p display=slow-ten --workdir "$tmp/adopt")
-background adopt "${cloud_env[@]}" "$SKEINCTL" "${sk_args[@]}"
 # The fake counts a request when it arrives, before it holds it.
 creates_seen() { [[ $(vstat 's["requests"].get("POST create", 0)') -ge $1 ]]; }
 seen_before=$(vstat 's["requests"].get("POST create", 0)')
+sk_args=(run "$wf/vertex.yaml" -p display=slow-ten --workdir "$tmp/adopt")
+background adopt "${cloud_env[@]}" "$SKEINCTL" "${sk_args[@]}"
 if wait_for 30 creates_seen $((seen_before + 1)); then
   ok "adopt: the create is on the wire"
 else
   fail "adopt: no create within 30 s"
 fi
-kill -KILL "$bg_pid"
+kill -KILL "$bg_pid" 2>/dev/null || true
 expect "adopt: the job record was written before the create" \
   "$(jget "$tmp/adopt/steps/train/job-1.json" 'doc["phase"]')" Submitting
 reap
