@@ -113,7 +113,7 @@ expect "required param given: recorded in the Workflow" \
 sk run "$wf/not-local.yaml"
 expect "not-local: exit code" "$rc" 2
 expect "not-local: messages" "$(cat "$tmp/err")" \
-  'step "train" is a vertex step: it needs Google Cloud credentials and runs on Vertex AI; skeinctl run supports only pod steps so far
+  'step "deploy" is a resource step: it creates or changes Kubernetes objects, so it needs a cluster; skeinctl run supports pod, vertex and sagemaker steps
 step "upload": env variable "TOKEN" uses valueFrom, which reads Secrets, ConfigMaps or Pod fields from a cluster; skeinctl run supports only env values
 step "entry" has no command: locally there is no image entrypoint to fall back on, so a pod step needs pod.command'
 expect "not-local: stdout" "$(cat "$tmp/out")" ""
