@@ -112,6 +112,7 @@ struct gcp {
 
   wlist_t auth_wait, proj_wait, ready;
   bool destroying, closing;
+  bool metadata_answered;     /* the metadata server has given a token once */
 };
 
 static const sk_cloud_authz_ops_t gcp_ops;
@@ -372,7 +373,19 @@ static void fetch_done(sk_http_req_t *req, const sk_http_resp_t *resp, void *arg
                               &token, &secs, detail, sizeof(detail));
   }
   sk__gcp_wipe_free(secret);
+  if (rc == SK_ENET && a->cred.kind == SK__GCP_METADATA && !a->metadata_answered) {
+    /* The last place Application Default Credentials look, and nothing
+     * listens there and never did: this is not GCE or GKE, and no retry
+     * will find credentials (google-auth gives up the same way). */
+    rc = SK_EAUTH;
+    size_t n = strlen(detail);
+    snprintf(detail + n, sizeof(detail) - n,
+             "; no Google credentials found: set GOOGLE_APPLICATION_CREDENTIALS, run gcloud auth "
+             "application-default login, or run on GCE or GKE");
+  }
   if (rc == 0) {
+    if (a->cred.kind == SK__GCP_METADATA)
+      a->metadata_answered = true;
     sk__gcp_wipe_free(a->token);
     a->token = token;
     a->token_expiry_ms = a->fetch_start_ms + secs * 1000;
