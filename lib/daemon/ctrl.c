@@ -627,6 +627,9 @@ int sk_daemon_ctrl_create(const sk_daemon_ctrl_opts_t *opts, sk_daemon_ctrl_t **
   po.namespace = c->ns;
   po.label_selector = SK_CONTROLLER_LABEL_WORKFLOW;
   po.strip_managed_fields = true;
+  /* With podGC Never every Pod of every Workflow stays cached, and the
+   * index holds each as the handlers saw it: keep only what is read. */
+  po.transform = sk_controller_pod_trim;
   po.page_size = 100;
   sk_kube_handlers_t ph = {pod_add, pod_update, pod_delete, synced, c};
   c->pod_inf = sk_kube_informer_create(opts->client, &po, &ph);
