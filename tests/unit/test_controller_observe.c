@@ -165,7 +165,8 @@ static void add_noise_and_trim(json_t *pod) {
   }
   sk_controller_pod_trim(pod);
   json_t *st = json_object_get(pod, "status");
-  if (json_object_get(pod, "noise") || json_object_get(json_object_get(pod, "spec"), "containers") ||
+  if (json_object_get(pod, "noise") ||
+      json_object_get(json_object_get(pod, "spec"), "containers") ||
       json_object_get(json_object_get(pod, "metadata"), "managedFields") ||
       json_object_get(st, "conditions") || json_object_get(st, "hostIP") ||
       json_object_get(json_array_get(json_object_get(st, "containerStatuses"), 0), "image")) {
