@@ -342,6 +342,17 @@ void sk_controller_pod_obs_release(sk_controller_pod_obs_t *o);
  * events to Workflow keys. */
 int sk_controller_pod_owner(json_t *pod, const char **name, const char **uid);
 
+/* Trims pod in place to the fields the controller reads (this file's Pod
+ * rules, sk_controller_pod_owner and the reconciler's Pod index), for a
+ * driver that caches every Pod of every Workflow: apiVersion, kind;
+ * metadata name, namespace, uid, resourceVersion, creationTimestamp,
+ * deletionTimestamp, labels, annotations, ownerReferences; spec
+ * activeDeadlineSeconds; status phase, reason, message and the name and
+ * state of each (init) container status. What the controller decides from
+ * a trimmed Pod is what it decides from the whole one (tested). A Pod of a
+ * finished step keeps about a third of its JSON. */
+void sk_controller_pod_trim(json_t *pod);
+
 /* ---- reconcile ---- */
 
 typedef struct sk_controller_create_error {

@@ -40,13 +40,21 @@ typedef struct {
 
 typedef struct {
   struct sk_daemon_ctrl *c;
-  const char *phase;
+  size_t phase; /* index in k_phases */
 } phase_gauge_t;
+
+/* The phases of the skein_workflows gauge; a Workflow without one yet is
+ * Pending. */
+static const char *const k_phases[] = {"Pending", "Running", "Succeeded", "Failed", "Cancelled"};
+#define NPHASES (sizeof(k_phases) / sizeof(k_phases[0]))
 
 struct sk_daemon_ctrl {
   sk_daemon_ctrl_opts_t o;
   queue_gauge_t queue_gauges[3];
-  phase_gauge_t phase_gauges[5];
+  phase_gauge_t phase_gauges[NPHASES];
+  /* Workflows in the cache by phase, kept by the informer's handlers: the
+   * cache holds text, and counting at every scrape would parse it all. */
+  size_t wf_phases[NPHASES];
   char *ns;
   sk_kube_informer_t *wf_inf;
   sk_kube_informer_t *pod_inf;
@@ -477,8 +485,9 @@ static void reconcile_key(sk_kube_wq_t *q, const char *key, void *arg) {
     sk_kube_wq_done(q, key);
     return;
   }
-  json_t *cached = sk_kube_informer_get(c->wf_inf, key);
-  if (!cached) {
+  json_t *cached = NULL;
+  int rc = sk_kube_informer_get(c->wf_inf, key, &cached);
+  if (rc == SK_ENOENT) {
     /* Deleted: nothing to reconcile, nothing to remember. Unless the
      * Workflows are not listed yet: a Pod's key comes first when the Pods
      * list does, and forgetting its Pods then would hide them from the
@@ -493,8 +502,9 @@ static void reconcile_key(sk_kube_wq_t *q, const char *key, void *arg) {
     sk_kube_wq_done(q, key);
     return;
   }
-  recon_t *r = calloc(1, sizeof(*r));
+  recon_t *r = rc == 0 ? calloc(1, sizeof(*r)) : NULL;
   if (!r) {
+    json_decref(cached);
     sk_kube_wq_add_rate_limited(q, key, NULL);
     sk_kube_wq_done(q, key);
     return;
@@ -504,13 +514,14 @@ static void reconcile_key(sk_kube_wq_t *q, const char *key, void *arg) {
   snprintf(r->key, sizeof(r->key), "%s", key);
   split_key(key, r->ns, sizeof(r->ns), r->name, sizeof(r->name));
   r->obj = json_incref(sk_daemon_index_current(c->index, key, cached));
+  json_decref(cached);
   const char *rv = sk_kube_object_rv(r->obj);
   snprintf(r->rv, sizeof(r->rv), "%s", rv ? rv : "");
   sk_controller_out_init(&r->out);
   c->inflight++;
 
   sk_daemon_inputs_t inputs;
-  int rc = sk_daemon_index_inputs(c->index, key, &inputs);
+  rc = sk_daemon_index_inputs(c->index, key, &inputs);
   if (rc == 0) {
     sk_controller_in_t in = {0};
     in.workflow = r->obj;
@@ -541,14 +552,43 @@ static void reconcile_key(sk_kube_wq_t *q, const char *key, void *arg) {
 
 /* ---- informer handlers: everything becomes a key ---- */
 
-static void wf_add(sk_kube_informer_t *inf, json_t *obj, void *arg) {
+/* Adds d to the count of wf's phase (a phase not in k_phases is not
+ * counted). */
+static void count_phase(sk_daemon_ctrl_t *c, json_t *wf, int d) {
+  const char *p = json_string_value(json_object_get(json_object_get(wf, "status"), "phase"));
+  for (size_t i = 0; i < NPHASES; i++) {
+    if (strcmp(p ? p : "Pending", k_phases[i]) != 0)
+      continue;
+    if (d > 0)
+      c->wf_phases[i]++;
+    else if (c->wf_phases[i] > 0)
+      c->wf_phases[i]--;
+    return;
+  }
+}
+
+static void enqueue_obj(sk_daemon_ctrl_t *c, json_t *obj) {
   char key[SK_KUBE_WQ_MAX_KEY];
   if (sk_kube_object_key(obj, key, sizeof(key)) == 0)
-    enqueue(arg, key);
+    enqueue(c, key);
+}
+
+/* The informer hands over each cache change (old: what the cache held),
+ * so the counts follow the cache exactly. */
+static void wf_add(sk_kube_informer_t *inf, json_t *obj, void *arg) {
+  count_phase(arg, obj, 1);
+  enqueue_obj(arg, obj);
 }
 
 static void wf_update(sk_kube_informer_t *inf, json_t *old_obj, json_t *new_obj, void *arg) {
-  wf_add(inf, new_obj, arg);
+  count_phase(arg, old_obj, -1);
+  count_phase(arg, new_obj, 1);
+  enqueue_obj(arg, new_obj);
+}
+
+static void wf_delete(sk_kube_informer_t *inf, json_t *obj, void *arg) {
+  count_phase(arg, obj, -1);
+  enqueue_obj(arg, obj);
 }
 
 static void pod_add(sk_kube_informer_t *inf, json_t *obj, void *arg) {
@@ -575,8 +615,9 @@ static void pod_delete(sk_kube_informer_t *inf, json_t *obj, void *arg) {
 
 static void synced(sk_kube_informer_t *inf, void *arg) {
   sk_daemon_ctrl_t *c = arg;
-  sk_log_info(LOGGER, "%s cache synced (%zu objects)", inf == c->wf_inf ? "workflow" : "pod",
-              sk_kube_informer_count(inf));
+  sk_log_info(LOGGER, "%s cache synced (%zu objects, %zu KB)",
+              inf == c->wf_inf ? "workflow" : "pod", sk_kube_informer_count(inf),
+              sk_kube_informer_bytes(inf) / 1024);
 }
 
 static void prune(uv_timer_t *t) {
@@ -603,23 +644,9 @@ static double queue_stat(void *arg) {
   }
 }
 
-typedef struct {
-  const char *phase;
-  size_t n;
-} phase_count_t;
-
-static void count_phase(const char *key, json_t *obj, void *arg) {
-  phase_count_t *pc = arg;
-  const char *p = json_string_value(json_object_get(json_object_get(obj, "status"), "phase"));
-  if (strcmp(p ? p : "Pending", pc->phase) == 0)
-    pc->n++;
-}
-
 static double workflows_in_phase(void *arg) {
   phase_gauge_t *g = arg;
-  phase_count_t pc = {g->phase, 0};
-  sk_kube_informer_foreach(g->c->wf_inf, count_phase, &pc);
-  return (double)pc.n;
+  return (double)g->c->wf_phases[g->phase];
 }
 
 static void register_metrics(sk_daemon_ctrl_t *c) {
@@ -668,11 +695,10 @@ static void register_metrics(sk_daemon_ctrl_t *c) {
   }
   if (sk_metrics_gauge_fn(m, "skein_workflows", "Workflows in the cache, by phase.", phase,
                           &wf) == 0) {
-    static const char *phases[] = {"Pending", "Running", "Succeeded", "Failed", "Cancelled"};
-    for (size_t i = 0; i < 5; i++) {
+    for (size_t i = 0; i < NPHASES; i++) {
       c->phase_gauges[i].c = c;
-      c->phase_gauges[i].phase = phases[i];
-      const char *v[] = {phases[i], NULL};
+      c->phase_gauges[i].phase = i;
+      const char *v[] = {k_phases[i], NULL};
       sk_metric_set_fn(wf, v, workflows_in_phase, &c->phase_gauges[i]);
     }
   }
@@ -698,13 +724,21 @@ int sk_daemon_ctrl_create(const sk_daemon_ctrl_opts_t *opts, sk_daemon_ctrl_t **
   /* Nothing here reads managedFields, and they are most of what a cached
    * object costs in memory. */
   wo.strip_managed_fields = true;
-  sk_kube_handlers_t wh = {wf_add, wf_update, wf_add, synced, c};
+  /* A list page is parsed whole before the informer turns it into text:
+   * 500 Workflows are ~20 MB of jansson trees for a moment, more than
+   * 10,000 of them take cached, and the heap keeps that peak. */
+  wo.page_size = 100;
+  sk_kube_handlers_t wh = {wf_add, wf_update, wf_delete, synced, c};
   c->wf_inf = sk_kube_informer_create(opts->client, &wo, &wh);
   sk_kube_informer_opts_t po = {0};
   po.gvr = k_pod_gvr;
   po.namespace = c->ns;
   po.label_selector = SK_CONTROLLER_LABEL_WORKFLOW;
   po.strip_managed_fields = true;
+  /* With podGC Never every Pod of every Workflow stays cached, and the
+   * index holds each as the handlers saw it: keep only what is read. */
+  po.transform = sk_controller_pod_trim;
+  po.page_size = 100;
   sk_kube_handlers_t ph = {pod_add, pod_update, pod_delete, synced, c};
   c->pod_inf = sk_kube_informer_create(opts->client, &po, &ph);
   if (!c->index || !c->queue || !c->wf_inf || !c->pod_inf)

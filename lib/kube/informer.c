@@ -107,8 +107,7 @@ static bool client_gone(sk_kube_informer_t *inf, int err) {
   if (err != SK_ECANCELED && err != SK_ESTATE)
     return false;
   sk__kube_inf_transition(inf, SK_KUBE_INF_STOPPED, "the client is shutting down");
-  json_decref(inf->pending);
-  inf->pending = NULL;
+  sk__kube_store_clear(&inf->pending);
   free(inf->cont);
   inf->cont = NULL;
   return true;
@@ -151,6 +150,15 @@ static void set_rv(sk_kube_informer_t *inf, const char *rv) {
   }
 }
 
+/* Trims an object that was just parsed for this informer (ours to
+ * change) to what is cached and handed to handlers. */
+static void prepare(sk_kube_informer_t *inf, json_t *obj) {
+  if (inf->o.strip_managed_fields)
+    json_object_del(json_object_get(obj, "metadata"), "managedFields");
+  if (inf->o.transform)
+    inf->o.transform(obj);
+}
+
 /* ---- LISTING ---- */
 
 static void list_done(const sk_kube_result_t *res, void *arg) {
@@ -159,8 +167,7 @@ static void list_done(const sk_kube_result_t *res, void *arg) {
   if (finish_op(op) || client_gone(inf, res->err))
     return;
   if (res->err) {
-    json_decref(inf->pending);
-    inf->pending = NULL;
+    sk__kube_store_clear(&inf->pending);
     bool had_cont = inf->cont != NULL;
     free(inf->cont);
     inf->cont = NULL;
@@ -186,9 +193,6 @@ static void list_done(const sk_kube_result_t *res, void *arg) {
   size_t i;
   json_t *item;
   json_array_foreach(items, i, item) {
-    char key[512];
-    if (sk_kube_object_key(item, key, sizeof(key)) != 0)
-      continue;
     /* Items of a list carry no kind or apiVersion; give them the ones watch
      * events have, so handlers see the same shape either way. */
     if (kl > 4 && strcmp(kind + kl - 4, "List") == 0 && !json_object_get(item, "kind")) {
@@ -196,9 +200,18 @@ static void list_done(const sk_kube_result_t *res, void *arg) {
       if (api && !json_object_get(item, "apiVersion"))
         json_object_set_new(item, "apiVersion", json_string(api));
     }
-    if (inf->o.strip_managed_fields)
-      json_object_del(json_object_get(item, "metadata"), "managedFields");
-    json_object_set(inf->pending, key, item);
+    prepare(inf, item);
+    /* Each page goes into the pending store as text at once: the trees of
+     * a whole list would cost what the text cache saves. An item without
+     * a name cannot be cached and is skipped. */
+    int rc = sk__kube_cache_stage(&inf->pending, &inf->cache, item);
+    if (rc < 0 && rc != SK_EINVAL) {
+      sk__kube_store_clear(&inf->pending);
+      free(inf->cont);
+      inf->cont = NULL;
+      back_off(inf, false, -1, "caching the list failed: out of memory");
+      return;
+    }
   }
   const char *cont = json_string_value(json_object_get(meta, "continue"));
   free(inf->cont);
@@ -209,18 +222,19 @@ static void list_done(const sk_kube_result_t *res, void *arg) {
   }
   inf->restarts = 0;
   set_rv(inf, json_string_value(json_object_get(meta, "resourceVersion")));
-  json_t *fresh = inf->pending;
-  inf->pending = NULL;
   inf->synced = true;
   bool all = inf->resync_all;
   inf->resync_all = false;
-  char why[120];
-  snprintf(why, sizeof(why), "listed %zu objects at resourceVersion %s", json_object_size(fresh),
-           inf->last_rv ? inf->last_rv : "?");
+  char why[160];
+  snprintf(why, sizeof(why), "listed %zu objects (%zu KB cached) at resourceVersion %s",
+           inf->pending.n, inf->pending.bytes / 1024, inf->last_rv ? inf->last_rv : "?");
   sk__kube_inf_transition(inf, SK_KUBE_INF_WATCHING, why);
   sk__kube_emit_t em = emitter(inf);
   inf->dispatch++;
-  sk__kube_cache_replace(&inf->cache, fresh, &em, all);
+  if (sk__kube_cache_replace(&inf->cache, &inf->pending, &em, all) < 0)
+    sk__kube_log(inf->c, SK_KUBE_LOG_WARN, 0,
+                 "informer %s: out of memory: some events of the list were not delivered",
+                 inf->desc);
   if (!inf->synced_told && !emit_stopped(inf)) {
     inf->synced_told = true;
     if (inf->h.on_synced)
@@ -236,10 +250,6 @@ static void list_done(const sk_kube_result_t *res, void *arg) {
 }
 
 void sk__kube_inf_start_list(sk_kube_informer_t *inf) {
-  if (!inf->pending && !(inf->pending = json_object())) {
-    back_off(inf, false, -1, "out of memory");
-    return;
-  }
   /* Every list is a consistent read from etcd (no resourceVersion): after
    * a 410 the last version is exactly what is too old. */
   sk_kube_call_opts_t o = {.label_selector = inf->label_selector,
@@ -273,17 +283,16 @@ static int watch_event(const sk_kube_event_t *ev, void *arg) {
   int rc = 0;
   inf->dispatch++;
   /* The event's object was just parsed for this stream: ours to trim. */
-  if (inf->o.strip_managed_fields && ev->type != SK_KUBE_EV_ERROR)
-    json_object_del(json_object_get(ev->object, "metadata"), "managedFields");
+  if (ev->type == SK_KUBE_EV_ADDED || ev->type == SK_KUBE_EV_MODIFIED ||
+      ev->type == SK_KUBE_EV_DELETED)
+    prepare(inf, ev->object);
   switch (ev->type) {
   case SK_KUBE_EV_ADDED:
   case SK_KUBE_EV_MODIFIED:
-    rc = sk__kube_cache_upsert(inf->cache, ev->object, &em);
-    set_rv(inf, sk_kube_object_rv(ev->object));
+    rc = sk__kube_cache_upsert(&inf->cache, ev->object, &em);
     break;
   case SK_KUBE_EV_DELETED:
-    rc = sk__kube_cache_remove(inf->cache, ev->object, &em);
-    set_rv(inf, sk_kube_object_rv(ev->object));
+    rc = sk__kube_cache_remove(&inf->cache, ev->object, &em);
     break;
   case SK_KUBE_EV_BOOKMARK:
     set_rv(inf, sk_kube_object_rv(ev->object));
@@ -300,9 +309,12 @@ static int watch_event(const sk_kube_event_t *ev, void *arg) {
   }
   inf->dispatch--;
   /* An object without a name cannot be cached; skip it rather than drop
-   * the whole stream. */
+   * the whole stream. Any other failure ends the stream before its
+   * version is taken, so the watch that follows brings the event again. */
   if (rc == SK_EINVAL)
     rc = 0;
+  if (rc == 0 && ev->type != SK_KUBE_EV_BOOKMARK && ev->type != SK_KUBE_EV_ERROR)
+    set_rv(inf, sk_kube_object_rv(ev->object));
   if (inf->destroyed || inf->state != SK_KUBE_INF_WATCHING)
     return SK_ECANCELED;
   return rc;

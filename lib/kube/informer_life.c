@@ -71,7 +71,7 @@ sk_kube_informer_t *sk_kube_informer_create(sk_kube_client_t *c,
   if (!set_str(&inf->group, opts->gvr.group) || !set_str(&inf->version, opts->gvr.version) ||
       !set_str(&inf->resource, opts->gvr.resource) || !set_str(&inf->ns, opts->namespace) ||
       !set_str(&inf->label_selector, opts->label_selector) ||
-      !set_str(&inf->field_selector, opts->field_selector) || !(inf->cache = json_object()))
+      !set_str(&inf->field_selector, opts->field_selector))
     goto fail;
   o->gvr.group = inf->group;
   o->gvr.version = inf->version;
@@ -93,7 +93,6 @@ fail:
   free(inf->ns);
   free(inf->label_selector);
   free(inf->field_selector);
-  json_decref(inf->cache);
   free(inf);
   return NULL;
 }
@@ -106,7 +105,7 @@ int sk_kube_informer_start(sk_kube_informer_t *inf) {
   /* After a stop, handlers may have missed events (a stop from inside a
    * handler drops the rest of that batch): the first list replays every
    * cached object as an update, so nothing stays unseen. */
-  inf->resync_all = json_object_size(inf->cache) > 0;
+  inf->resync_all = inf->cache.n > 0;
   sk__kube_inf_transition(inf, SK_KUBE_INF_LISTING, "started");
   sk__kube_inf_start_list(inf);
   return 0;
@@ -118,8 +117,7 @@ void sk_kube_informer_stop(sk_kube_informer_t *inf) {
   sk__kube_inf_transition(inf, SK_KUBE_INF_STOPPED, "stopped");
   sk__kube_inf_drop_op(inf);
   uv_timer_stop(&inf->timer);
-  json_decref(inf->pending);
-  inf->pending = NULL;
+  sk__kube_store_clear(&inf->pending);
   free(inf->cont);
   inf->cont = NULL;
 }
@@ -135,8 +133,8 @@ static void on_timer_closed(uv_handle_t *h) {
 void sk__kube_inf_maybe_free(sk_kube_informer_t *inf) {
   if (!inf->destroyed || inf->dispatch > 0 || inf->outstanding > 0 || !inf->timer_closed)
     return;
-  json_decref(inf->cache);
-  json_decref(inf->pending);
+  sk__kube_store_clear(&inf->cache);
+  sk__kube_store_clear(&inf->pending);
   free(inf->cont);
   free(inf->last_rv);
   free(inf->group);
@@ -162,19 +160,33 @@ sk_kube_informer_state_t sk_kube_informer_state(const sk_kube_informer_t *inf) {
 
 bool sk_kube_informer_has_synced(const sk_kube_informer_t *inf) { return inf->synced; }
 
-json_t *sk_kube_informer_get(const sk_kube_informer_t *inf, const char *key) {
-  return key ? json_object_get(inf->cache, key) : NULL;
+int sk_kube_informer_get(const sk_kube_informer_t *inf, const char *key, json_t **out) {
+  *out = NULL;
+  const sk__kube_entry_t *e = sk__kube_store_find(&inf->cache, key);
+  return e ? sk__kube_entry_parse(e, out) : SK_ENOENT;
 }
 
-size_t sk_kube_informer_count(const sk_kube_informer_t *inf) {
-  return json_object_size(inf->cache);
+bool sk_kube_informer_has(const sk_kube_informer_t *inf, const char *key) {
+  return sk__kube_store_find(&inf->cache, key) != NULL;
 }
 
-void sk_kube_informer_foreach(const sk_kube_informer_t *inf,
-                              void (*fn)(const char *key, json_t *obj, void *arg), void *arg) {
-  const char *key;
-  json_t *obj;
-  json_object_foreach(inf->cache, key, obj) fn(key, obj, arg);
+size_t sk_kube_informer_count(const sk_kube_informer_t *inf) { return inf->cache.n; }
+
+size_t sk_kube_informer_bytes(const sk_kube_informer_t *inf) { return inf->cache.bytes; }
+
+int sk_kube_informer_foreach(const sk_kube_informer_t *inf,
+                             void (*fn)(const char *key, json_t *obj, void *arg), void *arg) {
+  size_t pos = 0;
+  const sk__kube_entry_t *e;
+  while ((e = sk__kube_store_next(&inf->cache, &pos))) {
+    json_t *obj = NULL;
+    int rc = sk__kube_entry_parse(e, &obj);
+    if (rc < 0)
+      return rc;
+    fn(sk__kube_entry_key(e), obj, arg);
+    json_decref(obj);
+  }
+  return 0;
 }
 
 const char *sk_kube_informer_last_rv(const sk_kube_informer_t *inf) {

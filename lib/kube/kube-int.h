@@ -245,23 +245,88 @@ typedef struct {
   void *arg;
 } sk__kube_emit_t;
 
-/* The cache is a JSON object: key → the latest object. */
+/*
+ * The cache holds each object as its compact JSON text, not as a jansson
+ * tree: a tree costs about eleven times the text (every object a hash
+ * table, every key and string its own allocation), and a controller's
+ * cache is mostly objects nobody reads until they change. Readers parse
+ * the text again (tens of microseconds for a Workflow).
+ *
+ * An entry is one allocation: its key ("namespace/name"), the object's
+ * resourceVersion (to compare without parsing) and the text. Entries are
+ * shared by reference count between the cache and a list in progress, so
+ * that a relist of unchanged objects costs no second copy.
+ */
+typedef struct sk__kube_entry {
+  uint32_t refs;
+  uint32_t hash;  /* of the key */
+  uint32_t len;   /* bytes of text */
+  uint16_t klen;  /* bytes of key */
+  uint16_t rvlen; /* bytes of resourceVersion */
+  char data[];    /* key, NUL, resourceVersion, NUL, text, NUL */
+} sk__kube_entry_t;
 
-/* Adds or replaces obj (a new reference is taken); emits add or update.
- * SK_EINVAL when obj has no name. */
-int sk__kube_cache_upsert(json_t *cache, json_t *obj, const sk__kube_emit_t *emit);
+static inline const char *sk__kube_entry_key(const sk__kube_entry_t *e) { return e->data; }
+static inline const char *sk__kube_entry_rv(const sk__kube_entry_t *e) {
+  return e->data + e->klen + 1;
+}
+static inline const char *sk__kube_entry_text(const sk__kube_entry_t *e) {
+  return e->data + e->klen + 1 + e->rvlen + 1;
+}
+
+/* A new entry (one reference) for obj, serialised compactly. SK_EINVAL
+ * when obj has no name, SK_ETOOBIG for a key or resourceVersion that does
+ * not fit, SK_ENOMEM. */
+int sk__kube_entry_new(json_t *obj, sk__kube_entry_t **out);
+void sk__kube_entry_unref(sk__kube_entry_t *e);
+/* Parses the entry's text: *out is a new reference. SK_ENOMEM (the text
+ * was written by jansson, so only memory can fail). */
+int sk__kube_entry_parse(const sk__kube_entry_t *e, json_t **out);
+
+/* Entries by key: open addressing with linear probing in a power-of-two
+ * table of pointers (8 bytes a slot, at most 3/4 full), deletion by
+ * backward shift, so there are no tombstones. Zero-initialised is
+ * empty. Not to be changed while it is being walked. */
+typedef struct {
+  sk__kube_entry_t **slots;
+  size_t cap;   /* a power of two, or 0 */
+  size_t n;     /* entries */
+  size_t bytes; /* allocated for the entries and the table */
+} sk__kube_store_t;
+
+/* Drops every entry and the table; the store is empty and usable. */
+void sk__kube_store_clear(sk__kube_store_t *s);
+/* The entry of key (borrowed), or NULL. */
+sk__kube_entry_t *sk__kube_store_find(const sk__kube_store_t *s, const char *key);
+/* Puts e under its key, taking the caller's reference; the entry it
+ * replaces is unreferenced. SK_ENOMEM (e is then unreferenced too). */
+int sk__kube_store_put(sk__kube_store_t *s, sk__kube_entry_t *e);
+/* Removes key's entry and returns it with the store's reference, or NULL. */
+sk__kube_entry_t *sk__kube_store_take(sk__kube_store_t *s, const char *key);
+/* Walks the entries in no particular order: start with *pos = 0; NULL at
+ * the end. */
+sk__kube_entry_t *sk__kube_store_next(const sk__kube_store_t *s, size_t *pos);
+
+/* Adds or replaces obj; emits add(obj) or update(old, obj) with old parsed
+ * from the cache. SK_EINVAL when obj has no name; on SK_ENOMEM the cache
+ * is unchanged and nothing is emitted. */
+int sk__kube_cache_upsert(sk__kube_store_t *cache, json_t *obj, const sk__kube_emit_t *emit);
 /* Removes obj's key; emits del with obj (the object's final state) when
  * the key was cached, or with obj anyway, since the deletion happened. */
-int sk__kube_cache_remove(json_t *cache, json_t *obj, const sk__kube_emit_t *emit);
-/* Replaces the contents of *cache with fresh (a key → object map; the
- * function takes the caller's reference to it) after a full list: objects
- * whose resourceVersion did not change are kept as they were (no event,
- * unless all is set: then update(obj, obj) for each, after a restart),
- * changed ones emit update, new ones add, and vanished ones del, so that
- * no transition is lost across a relist. The cache is swapped before any
- * event, so handlers see the new contents. */
-int sk__kube_cache_replace(json_t **cache, json_t *fresh, const sk__kube_emit_t *emit,
-                           bool all);
+int sk__kube_cache_remove(sk__kube_store_t *cache, json_t *obj, const sk__kube_emit_t *emit);
+/* Adds an item of a list in progress to pending: the cache's own entry
+ * when the item's resourceVersion is the cached one (shared, no copy),
+ * else a new entry. SK_EINVAL when obj has no name. */
+int sk__kube_cache_stage(sk__kube_store_t *pending, const sk__kube_store_t *cache, json_t *obj);
+/* Replaces the contents of *cache with *fresh (left empty) after a full
+ * list: objects whose resourceVersion did not change are kept as they
+ * were (no event, unless all is set: then update(obj, obj) for each, after
+ * a restart), changed ones emit update, new ones add, and vanished ones
+ * del, so that no transition is lost across a relist. The cache is
+ * swapped before any event, so handlers see the new contents. SK_ENOMEM
+ * when an event was skipped because its object could not be parsed. */
+int sk__kube_cache_replace(sk__kube_store_t *cache, sk__kube_store_t *fresh,
+                           const sk__kube_emit_t *emit, bool all);
 
 /* ---- informers (informer.c, informer_life.c) ---- */
 
@@ -280,8 +345,8 @@ struct sk_kube_informer {
   sk_kube_informer_opts_t o;
   sk_kube_handlers_t h;
   sk_kube_informer_state_t state;
-  json_t *cache;
-  json_t *pending;   /* items of the list in progress */
+  sk__kube_store_t cache;
+  sk__kube_store_t pending; /* items of the list in progress */
   char *cont;        /* continue token of the next page */
   char *last_rv;
   bool synced;

@@ -427,8 +427,15 @@ int sk_kube_watch(sk_kube_client_t *c, const sk_kube_ref_t *ref, const sk_kube_c
 typedef struct sk_kube_informer sk_kube_informer_t;
 
 /*
- * Handlers receive borrowed objects: json_incref what you keep, and never
- * modify them. The cache already holds the new state when a handler runs.
+ * The cache holds each object as its compact JSON text (a jansson tree
+ * costs about eleven times as much memory), so every object a handler, get
+ * or foreach sees was parsed for that call and shares nothing with the
+ * cache or with other callers.
+ *
+ * Handlers receive borrowed objects, valid during the call: json_incref
+ * what you keep, and never modify them (one object may be passed to more
+ * than one call). The cache already holds the new state when a handler
+ * runs.
  * on_update gets every MODIFIED event (and, after a relist, each object
  * whose resourceVersion changed); on_delete gets the object's final state
  * (from the DELETED event, or the cached one when a relist found it gone);
@@ -478,10 +485,16 @@ typedef struct {
   long backoff_reset_ms;      /* healthy time that resets the backoff; 0 → 120000 */
   /* Drop metadata.managedFields from every object before it is cached and
    * handed to handlers (controller-runtime's default transform). They are
-   * most of an object's size in memory (a five-step Workflow: 39 KB of
-   * jansson nodes with them, 17 KB without), and a PUT that omits them
-   * keeps the stored ones. */
+   * a large part of an object (a five-step Workflow: 2.6 KB of JSON with
+   * them, 1.5 KB without; as a jansson tree 39 KB and 17 KB), and a PUT
+   * that omits them keeps the stored ones. */
   bool strip_managed_fields;
+  /* Trims an object in place before it is cached and handed to handlers
+   * (client-go's SetTransform), after strip_managed_fields: list items and
+   * the objects of ADDED, MODIFIED and DELETED events alike. For objects
+   * that stay cached by the thousand but of which a few fields are read
+   * (finished Pods). May be NULL. */
+  void (*transform)(json_t *obj);
 } sk_kube_informer_opts_t;
 
 /* Creates an informer (strings in opts are copied). It does nothing until
@@ -504,13 +517,23 @@ void sk_kube_informer_destroy(sk_kube_informer_t *inf);
 sk_kube_informer_state_t sk_kube_informer_state(const sk_kube_informer_t *inf);
 /* True once the first list has been applied to the cache. */
 bool sk_kube_informer_has_synced(const sk_kube_informer_t *inf);
-/* The cached object for key ("namespace/name"), borrowed; NULL if absent. */
-json_t *sk_kube_informer_get(const sk_kube_informer_t *inf, const char *key);
+/* The cached object for key ("namespace/name"), parsed from the cache:
+ * *out is a new reference (json_decref it), the caller's to keep or
+ * change. SK_ENOENT (and *out NULL) when key is not cached; SK_ENOMEM. */
+int sk_kube_informer_get(const sk_kube_informer_t *inf, const char *key, json_t **out);
+/* Whether key is cached, without parsing its object. */
+bool sk_kube_informer_has(const sk_kube_informer_t *inf, const char *key);
 size_t sk_kube_informer_count(const sk_kube_informer_t *inf);
-/* Calls fn for every cached object (borrowed), in no particular order; fn
- * must not start, stop or destroy the informer. */
-void sk_kube_informer_foreach(const sk_kube_informer_t *inf,
-                              void (*fn)(const char *key, json_t *obj, void *arg), void *arg);
+/* Bytes the cache takes: the objects' text, keys, versions and the table
+ * (malloc's own overhead not counted). */
+size_t sk_kube_informer_bytes(const sk_kube_informer_t *inf);
+/* Calls fn for every cached object, in no particular order; each object
+ * is parsed for the call (borrowed, valid during it): a walk costs a parse
+ * of the whole cache, so keep it off hot paths. fn must not start, stop or
+ * destroy the informer. 0, or SK_ENOMEM when an object could not be
+ * parsed (the walk stops there). */
+int sk_kube_informer_foreach(const sk_kube_informer_t *inf,
+                             void (*fn)(const char *key, json_t *obj, void *arg), void *arg);
 /* The last resourceVersion seen (borrowed), or "" before the first list. */
 const char *sk_kube_informer_last_rv(const sk_kube_informer_t *inf);
 

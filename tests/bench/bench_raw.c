@@ -55,11 +55,14 @@ static bool ring_empty(const raw_ring_t *q) { return q->head == q->tail; }
 
 static size_t ring_len(const raw_ring_t *q) { return (q->tail + q->cap - q->head) % q->cap; }
 
+/* The cached Workflow (new reference), or NULL. */
 static json_t *cached_wf(bench_raw_t *r, int idx) {
   char name[BENCH_NAME_MAX], key[2 * BENCH_NAME_MAX + 2];
   bench_wf_name(r->b, idx, name, sizeof(name));
   snprintf(key, sizeof(key), "%s/%s", r->b->ns, name);
-  return sk_kube_informer_get(r->wf_inf, key);
+  json_t *wf = NULL;
+  sk_kube_informer_get(r->wf_inf, key, &wf);
+  return wf;
 }
 
 /* A job that failed in a way a retry may fix goes back to the queue. */
@@ -136,7 +139,7 @@ static void status_put(const sk_kube_result_t *res, void *arg) {
       json_t *newer = cached_wf(r, idx);
       if (newer) {
         json_decref(w->obj);
-        w->obj = json_incref(newer);
+        w->obj = newer;
       }
     }
     requeue(r, idx, kind, res);
@@ -171,10 +174,11 @@ static void status_put(const sk_kube_result_t *res, void *arg) {
 
 static void run_job(bench_raw_t *r, raw_job_t job) {
   raw_wf_t *w = &r->wf[job.idx];
-  json_t *base = job.kind == RAW_START ? cached_wf(r, job.idx) : w->obj;
+  json_t *base = job.kind == RAW_START ? cached_wf(r, job.idx) : json_incref(w->obj);
   json_t *body = base ? bench_raw_with_status(r->b, job.idx, base, job.kind == RAW_FINISH,
                                               w->started_ms)
                       : NULL;
+  json_decref(base);
   call_t *c = call_new(r, job.idx, job.kind);
   char name[BENCH_NAME_MAX];
   bench_wf_name(r->b, job.idx, name, sizeof(name));
@@ -208,7 +212,9 @@ static void event_posted(const sk_kube_result_t *res, void *arg) {
 }
 
 static void run_event(bench_raw_t *r, raw_job_t job) {
-  json_t *ev = bench_raw_event(r, job.idx, job.kind == RAW_FINISH, cached_wf(r, job.idx));
+  json_t *wf = cached_wf(r, job.idx);
+  json_t *ev = bench_raw_event(r, job.idx, job.kind == RAW_FINISH, wf);
+  json_decref(wf);
   call_t *c = call_new(r, job.idx, job.kind);
   sk_kube_ref_t ref = {k_event_gvr, r->b->ns, NULL, NULL};
   r->busy_events++;

@@ -33,7 +33,8 @@
 #   BENCH_CREATE_CONCURRENCY=8  the benchmark's own Workflow POSTs in flight
 #   BENCH_SKEIND_V=0            skeind's -v (1 logs every step transition)
 #   BENCH_TIMEOUT=900           seconds allowed for each phase's run
-#   BENCH_RESULTS=DIR           keep the JSON results there (default: removed)
+#   BENCH_RESULTS=DIR           keep the JSON results and skeind's logs there
+#                               (default: removed)
 #   BENCH_BUILD_DIR=DIR         the Release tree to build when SKEIND is unset
 #   SKEIN_CLUSTER_POD_MS=800    how long each kwok Pod runs
 set -uo pipefail
@@ -348,6 +349,9 @@ print(len(json.dumps(json.load(sys.stdin), separators=(",", ":"))))')
 fi
 
 cluster_down
+# skeind's logs say what its caches hold once synced ("workflow cache
+# synced (N objects, K KB)").
+[[ -n "${BENCH_RESULTS:-}" ]] && cp "$tmp"/skeind*.log "$res"/ 2>/dev/null
 echo
 python3 "$root/tests/bench/report.py" print "$res"
 echo

@@ -165,7 +165,9 @@ typedef struct {
   sk_kube_informer_t *inf;
 } env_t;
 
-static bool setup(env_t *e, fake_handler_fn handler, const sk_kube_informer_opts_t *extra) {
+/* handlers NULL: the recording ones (h_add ...) with e->r. */
+static bool setup_with(env_t *e, fake_handler_fn handler, const sk_kube_informer_opts_t *extra,
+                       const sk_kube_handlers_t *handlers) {
   memset(e, 0, sizeof(*e));
   if (fake_start(&e->f, loop, handler, &e->a) != 0)
     return false;
@@ -180,8 +182,16 @@ static bool setup(env_t *e, fake_handler_fn handler, const sk_kube_informer_opts
   if (!o.backoff_max_ms)
     o.backoff_max_ms = 200;
   sk_kube_handlers_t h = {h_add, h_update, h_delete, h_synced, &e->r};
+  if (handlers) {
+    h = *handlers;
+    h.arg = &e->r;
+  }
   e->inf = e->c ? sk_kube_informer_create(e->c, &o, &h) : NULL;
   return e->inf != NULL;
+}
+
+static bool setup(env_t *e, fake_handler_fn handler, const sk_kube_informer_opts_t *extra) {
+  return setup_with(e, handler, extra, NULL);
 }
 
 static void teardown(env_t *e) {
@@ -193,11 +203,15 @@ static void teardown(env_t *e) {
 }
 
 static void check_cached(sk_kube_informer_t *inf, const char *key, const char *rv) {
-  json_t *o = sk_kube_informer_get(inf, key);
-  if (!o)
-    FAILF("%s is not cached", key);
+  json_t *o = NULL;
+  int rc = sk_kube_informer_get(inf, key, &o);
+  if (rc < 0 || !o)
+    FAILF("%s is not cached: %s", key, sk_strerror(rc));
   else if (!sk_kube_object_rv(o) || strcmp(sk_kube_object_rv(o), rv) != 0)
     FAILF("%s cached at %s, want %s", key, sk_kube_object_rv(o), rv);
+  if (!sk_kube_informer_has(inf, key))
+    FAILF("%s is cached, but has() says it is not", key);
+  json_decref(o);
 }
 
 #endif

@@ -139,12 +139,55 @@ static const obs_case_t k_obs_cases[] = {
      false, T0, SK_CONTROLLER_POD_FAILED, "exit code 2 (Error)", NULL, T0 + SEC(60), 0},
 };
 
+/* Gives pod the fields a real one has and the controller does not read
+ * (sk_controller_pod_trim must drop them all), then trims it. */
+static void add_noise_and_trim(json_t *pod) {
+  json_t *extra = J("{'metadata': {'generation': 1, 'managedFields': [{'manager': 'kubelet'}], "
+                    "'finalizers': ['x']}, 'spec': {'containers': [{'name': 'main', 'image': "
+                    "'busybox'}], 'nodeName': 'n0', 'tolerations': []}, 'status': {'conditions': "
+                    "[{'type': 'Ready', 'status': 'False'}], 'hostIP': '10.0.0.1', 'qosClass': "
+                    "'BestEffort', 'startTime': '2026-01-01T00:00:00Z'}, 'noise': {}}");
+  const char *part;
+  json_t *fields;
+  json_object_foreach(extra, part, fields) {
+    json_t *into = json_object_get(pod, part);
+    if (json_is_object(into) && json_is_object(fields))
+      json_object_update_missing(into, fields);
+    else if (!into)
+      json_object_set(pod, part, fields);
+  }
+  json_decref(extra);
+  size_t i;
+  json_t *cs;
+  json_array_foreach(json_object_get(json_object_get(pod, "status"), "containerStatuses"), i, cs) {
+    json_object_set_new(cs, "image", json_string("busybox"));
+    json_object_set_new(cs, "lastState", json_object());
+  }
+  sk_controller_pod_trim(pod);
+  json_t *st = json_object_get(pod, "status");
+  if (json_object_get(pod, "noise") ||
+      json_object_get(json_object_get(pod, "spec"), "containers") ||
+      json_object_get(json_object_get(pod, "metadata"), "managedFields") ||
+      json_object_get(st, "conditions") || json_object_get(st, "hostIP") ||
+      json_object_get(json_array_get(json_object_get(st, "containerStatuses"), 0), "image")) {
+    char *text = json_dumps(pod, JSON_COMPACT | JSON_SORT_KEYS);
+    FAILF("trimmed Pod still has fields the controller does not read: %s", text);
+    free(text);
+  }
+}
+
+/* Every case twice: as written, and with noise added and trimmed away
+ * (what skeind's Pod informer caches), which must decide the same. */
 TEST(observe_table) {
-  for (size_t i = 0; i < sizeof(k_obs_cases) / sizeof(k_obs_cases[0]); i++) {
+  for (size_t n = 0; n < 2 * sizeof(k_obs_cases) / sizeof(k_obs_cases[0]); n++) {
+    size_t i = n / 2;
+    bool trimmed = n % 2 == 1;
     const obs_case_t *tc = &k_obs_cases[i];
     json_t *pod = J(tc->pod);
     if (!pod)
       continue;
+    if (trimmed)
+      add_noise_and_trim(pod);
     sk_controller_pod_obs_t o;
     int rc = sk_controller_observe_pod(pod, tc->gone, tc->now, &o);
     int before = sk_test_failed_now;
@@ -165,7 +208,7 @@ TEST(observe_table) {
       }
     }
     if (sk_test_failed_now)
-      printf("  in case \"%s\"\n", tc->name);
+      printf("  in case \"%s\"%s\n", tc->name, trimmed ? " (trimmed)" : "");
     sk_test_failed_now |= before;
     sk_controller_pod_obs_release(&o);
     json_decref(pod);
@@ -235,12 +278,17 @@ TEST(observe_garbage) {
       SK_CONTROLLER_POD_WAIT, SK_CONTROLLER_POD_FAILED, SK_CONTROLLER_POD_WAIT,
       SK_CONTROLLER_POD_WAIT,
   };
-  for (size_t i = 0; i < sizeof(pods) / sizeof(pods[0]); i++) {
+  /* The same from the trimmer, and through it. */
+  for (size_t n = 0; n < 2 * sizeof(pods) / sizeof(pods[0]); n++) {
+    size_t i = n / 2;
     json_t *pod = J(pods[i]);
+    if (n % 2)
+      sk_controller_pod_trim(pod);
     sk_controller_pod_obs_t o;
     CHECK_INT(sk_controller_observe_pod(pod, false, T0, &o), 0);
     if (o.state != want[i])
-      FAILF("pod %zu: state %d, want %d (%s)", i, (int)o.state, (int)want[i], o.message);
+      FAILF("pod %zu%s: state %d, want %d (%s)", i, n % 2 ? " (trimmed)" : "", (int)o.state,
+            (int)want[i], o.message);
     sk_controller_pod_obs_release(&o);
     json_decref(pod);
   }
@@ -259,10 +307,56 @@ TEST(observe_garbage) {
   json_decref(pod);
 }
 
+/* A Pod as kwok leaves a finished step's (managedFields already gone):
+ * what stays is exactly the list in controller.h. */
+TEST(pod_trim_keeps_what_is_read) {
+  json_t *pod = J(
+      "{'kind': 'Pod', 'apiVersion': 'v1', 'metadata': {'name': 'b-s0-1', 'namespace': 's2', "
+      "'uid': 'u1', 'resourceVersion': '275', 'generation': 1, 'creationTimestamp': "
+      "'2026-12-03T22:16:46Z', 'deletionTimestamp': '2026-12-03T22:17:00Z', "
+      "'deletionGracePeriodSeconds': 30, 'labels': {'skein.dev/attempt': '1'}, 'annotations': "
+      "{'skein.dev/step': 's0'}, 'ownerReferences': [{'kind': 'Workflow', 'name': 'b'}], "
+      "'finalizers': ['f']}, 'spec': {'containers': [{'name': 'main', 'image': 'busybox', 'env': "
+      "[{'name': 'SKEIN_STEP', 'value': 's0'}]}], 'restartPolicy': 'Never', "
+      "'activeDeadlineSeconds': 60, 'nodeName': 'kwok-node-0', 'tolerations': [{'key': 'k', "
+      "'operator': 'Exists'}]}, 'status': {'phase': 'Succeeded', 'reason': 'R', 'message': 'M', "
+      "'conditions': [{'type': 'Ready', 'status': 'False'}], 'hostIP': '10.240.0.1', 'podIPs': "
+      "[{'ip': '10.244.0.4'}], 'startTime': '2026-12-03T22:16:46Z', 'initContainerStatuses': "
+      "[{'name': 'init', 'state': {'terminated': {'exitCode': 0}}, 'ready': true}], "
+      "'containerStatuses': [{'name': 'main', 'state': {'terminated': {'exitCode': 0, 'reason': "
+      "'Completed', 'message': 'x=1', 'finishedAt': '2026-12-03T22:16:47Z'}}, 'lastState': {}, "
+      "'ready': false, 'restartCount': 0, 'image': 'busybox', 'imageID': '', 'started': "
+      "false}], 'qosClass': 'BestEffort'}}");
+  json_t *want = J(
+      "{'kind': 'Pod', 'apiVersion': 'v1', 'metadata': {'name': 'b-s0-1', 'namespace': 's2', "
+      "'uid': 'u1', 'resourceVersion': '275', 'creationTimestamp': '2026-12-03T22:16:46Z', "
+      "'deletionTimestamp': '2026-12-03T22:17:00Z', 'labels': {'skein.dev/attempt': '1'}, "
+      "'annotations': {'skein.dev/step': 's0'}, 'ownerReferences': [{'kind': 'Workflow', "
+      "'name': 'b'}]}, 'spec': {'activeDeadlineSeconds': 60}, 'status': {'phase': 'Succeeded', "
+      "'reason': 'R', 'message': 'M', 'initContainerStatuses': [{'name': 'init', 'state': "
+      "{'terminated': {'exitCode': 0}}}], 'containerStatuses': [{'name': 'main', 'state': "
+      "{'terminated': {'exitCode': 0, 'reason': 'Completed', 'message': 'x=1', 'finishedAt': "
+      "'2026-12-03T22:16:47Z'}}}]}}");
+  REQUIRE(pod && want);
+  sk_controller_pod_trim(pod);
+  json_same(pod, want, "trimmed Pod");
+  /* Anything that is not an object is left alone. */
+  json_t *odd = J("{'metadata': 'x', 'spec': [], 'status': {'containerStatuses': {}}}");
+  json_t *odd_want = json_deep_copy(odd);
+  sk_controller_pod_trim(odd);
+  json_same(odd, odd_want, "odd Pod");
+  sk_controller_pod_trim(NULL);
+  json_decref(odd);
+  json_decref(odd_want);
+  json_decref(pod);
+  json_decref(want);
+}
+
 int main(void) {
   RUN(observe_table);
   RUN(observe_long_messages_stay_utf8);
   RUN(pod_owner);
   RUN(observe_garbage);
+  RUN(pod_trim_keeps_what_is_read);
   return TEST_DONE();
 }

@@ -25,6 +25,7 @@ typedef struct {
   char *pod_list;         /* the PodList body */
   int wf_delay_ms;        /* the Workflow list is answered this late */
   fake_conn_t *wf_conn;   /* the held Workflow list request */
+  fake_conn_t *wf_watch;  /* the Workflow watch, open for events */
   uv_timer_t wf_timer;
   bool pods_listed, wfs_listed;
   int creates, puts;
@@ -43,8 +44,14 @@ static void api(fake_t *f, fake_conn_t *conn, const fake_req_t *req, void *arg) 
   api_t *a = arg;
   (void)f;
   bool watch = strstr(req->query, "watch=true") != NULL;
-  if (strcmp(req->method, "GET") == 0 && watch)
-    return; /* watches stay open and quiet */
+  if (strcmp(req->method, "GET") == 0 && watch) {
+    /* Watches stay open and quiet, unless a test sends Workflow events. */
+    if (strstr(req->path, "/workflows")) {
+      a->wf_watch = conn;
+      fake_stream_begin(conn, 200);
+    }
+    return;
+  }
   if (strcmp(req->method, "GET") == 0 && strstr(req->path, "/pods")) {
     fake_reply(conn, 200, "", a->pod_list);
     a->pods_listed = true;
@@ -141,6 +148,37 @@ static int make_cluster(api_t *a) {
   return rc;
 }
 
+/* The skein_workflows gauges as "Pending Running Succeeded Failed
+ * Cancelled" counts, e.g. "0 1 0 0 0" (-1: not rendered). */
+static void phase_counts(sk_metrics_t *m, char *out, size_t outlen) {
+  static const char *const phases[] = {"Pending", "Running", "Succeeded", "Failed", "Cancelled"};
+  sk_buf_t b;
+  sk_buf_init(&b, 1 << 20);
+  sk_metrics_render(m, &b);
+  size_t used = 0;
+  out[0] = '\0';
+  for (size_t i = 0; i < 5; i++) {
+    char line[64];
+    snprintf(line, sizeof(line), "skein_workflows{phase=\"%s\"} ", phases[i]);
+    const char *at = b.data ? strstr(b.data, line) : NULL;
+    long n = at ? strtol(at + strlen(line), NULL, 10) : -1;
+    used += (size_t)snprintf(out + used, outlen - used, "%s%ld", i ? " " : "", n);
+  }
+  sk_buf_release(&b);
+}
+
+typedef struct {
+  sk_metrics_t *m;
+  const char *want;
+} want_counts_t;
+
+static bool counts_are(void *arg) {
+  want_counts_t *w = arg;
+  char got[64];
+  phase_counts(w->m, got, sizeof(got));
+  return strcmp(got, w->want) == 0;
+}
+
 static bool ctrl_stopped;
 static void on_stopped(void *arg) { ctrl_stopped = true; }
 
@@ -157,7 +195,10 @@ TEST(pods_listed_before_their_workflow_are_not_forgotten) {
   sk_kube_client_opts_t co = {0};
   sk_kube_client_t *c = client_for(&f, &co);
   REQUIRE(c != NULL);
-  sk_daemon_ctrl_opts_t o = {.loop = loop, .client = c, .namespace = "ml", .workers = 2};
+  sk_metrics_t *m = sk_metrics_create(1000);
+  REQUIRE(m != NULL);
+  sk_daemon_ctrl_opts_t o = {.loop = loop, .client = c, .metrics = m, .namespace = "ml",
+                             .workers = 2};
   sk_daemon_ctrl_t *ctrl = NULL;
   REQUIRE(sk_daemon_ctrl_create(&o, &ctrl) == 0);
   REQUIRE(sk_daemon_ctrl_start(ctrl) == 0);
@@ -173,10 +214,33 @@ TEST(pods_listed_before_their_workflow_are_not_forgotten) {
           written_phase(&a), a.puts, a.creates);
   CHECK(sk_daemon_ctrl_synced(ctrl));
 
+  /* skein_workflows follows the cache: counted at each change, not by
+   * walking (and parsing) the cache at every scrape. The watch shows the
+   * Workflow finishing, then gone. */
+  char got[64];
+  phase_counts(m, got, sizeof(got));
+  CHECK_STR(got, "0 1 0 0 0");
+  REQUIRE(a.wf_watch != NULL);
+  fake_stream_printf(a.wf_watch,
+                     "{\"type\":\"MODIFIED\",\"object\":{\"kind\":\"Workflow\",\"metadata\":"
+                     "{\"name\":\"wf\",\"namespace\":\"ml\",\"uid\":\"uid-1\","
+                     "\"resourceVersion\":\"30\"},\"status\":{\"phase\":\"Failed\"}}}\n");
+  want_counts_t w = {m, "0 0 0 1 0"};
+  CHECK(run_until(loop, counts_are, &w, 3000));
+  fake_stream_printf(a.wf_watch,
+                     "{\"type\":\"DELETED\",\"object\":{\"kind\":\"Workflow\",\"metadata\":"
+                     "{\"name\":\"wf\",\"namespace\":\"ml\",\"uid\":\"uid-1\","
+                     "\"resourceVersion\":\"31\"},\"status\":{\"phase\":\"Failed\"}}}\n");
+  w.want = "0 0 0 0 0";
+  CHECK(run_until(loop, counts_are, &w, 3000));
+  phase_counts(m, got, sizeof(got));
+  CHECK_STR(got, "0 0 0 0 0");
+
   ctrl_stopped = false;
   sk_daemon_ctrl_stop(ctrl, on_stopped, NULL);
   CHECK(run_until(loop, is_true, &ctrl_stopped, 5000));
   sk_daemon_ctrl_destroy(ctrl);
+  sk_metrics_destroy(m);
   uv_close((uv_handle_t *)&a.wf_timer, NULL);
   finish(c, &f);
   uv_run(loop, UV_RUN_DEFAULT);

@@ -37,6 +37,30 @@ static void api_pages(fake_t *f, fake_conn_t *conn, const fake_req_t *req, void 
 
 static bool peer_gone(void *arg) { return ((fake_conn_t *)arg)->peer_gone; }
 
+typedef struct {
+  int n;
+  char keys[64]; /* the keys seen, sorted, each followed by a space */
+} seen_t;
+
+/* Records a foreach call, checking that the key is the object's. */
+static void see(const char *key, json_t *obj, void *arg) {
+  seen_t *s = arg;
+  char want[64];
+  if (sk_kube_object_key(obj, want, sizeof(want)) != 0 || strcmp(key, want) != 0)
+    FAILF("foreach: key %s for object %s", key, want);
+  s->n++;
+  /* Insertion sort of the space-separated keys: the walk has no order. */
+  char *at = s->keys;
+  while (*at && strncmp(at, key, strlen(key)) < 0)
+    at = strchr(at, ' ') + 1;
+  size_t kl = strlen(key) + 1;
+  if (strlen(s->keys) + kl < sizeof(s->keys)) {
+    memmove(at + kl, at, strlen(at) + 1);
+    memcpy(at, key, kl - 1);
+    at[kl - 1] = ' ';
+  }
+}
+
 TEST(list_pages_then_watch_and_rewatch_from_last_rv) {
   env_t e;
   sk_kube_informer_opts_t o = {.page_size = 2};
@@ -76,10 +100,24 @@ TEST(list_pages_then_watch_and_rewatch_from_last_rv) {
   check_cached(e.inf, "ml/a", "12");
   check_cached(e.inf, "ml/c", "3");
   check_cached(e.inf, "ml/d", "11");
-  CHECK(sk_kube_informer_get(e.inf, "ml/b") == NULL);
+  json_t *got = json_true();
+  CHECK_INT(sk_kube_informer_get(e.inf, "ml/b", &got), SK_ENOENT);
+  CHECK(got == NULL);
+  CHECK(!sk_kube_informer_has(e.inf, "ml/b"));
   /* List items get the kind and apiVersion that watch events carry. */
-  CHECK_STR(json_string_value(json_object_get(sk_kube_informer_get(e.inf, "ml/c"), "kind")),
-            "Pod");
+  CHECK_INT(sk_kube_informer_get(e.inf, "ml/c", &got), 0);
+  CHECK_STR(json_string_value(json_object_get(got, "kind")), "Pod");
+  CHECK_STR(json_string_value(json_object_get(got, "apiVersion")), "v1");
+  /* get hands out a copy of its own: changing it changes nothing cached. */
+  json_object_set_new(json_object_get(got, "metadata"), "resourceVersion", json_string("99"));
+  json_decref(got);
+  check_cached(e.inf, "ml/c", "3");
+  /* foreach sees every cached object once, under its key. */
+  seen_t seen = {0};
+  CHECK_INT(sk_kube_informer_foreach(e.inf, see, &seen), 0);
+  CHECK_INT(seen.n, 3);
+  CHECK_STR(seen.keys, "ml/a ml/c ml/d ");
+  CHECK(sk_kube_informer_bytes(e.inf) > 0);
   /* Stop cancels the open watch: the server sees the connection close. */
   REQUIRE(e.a.held);
   sk_kube_informer_stop(e.inf);
@@ -363,30 +401,60 @@ static void api_managed(fake_t *f, fake_conn_t *conn, const fake_req_t *req, voi
 
 static bool all_seen(void *arg) { return ((rec_t *)arg)->adds + ((rec_t *)arg)->updates >= 4; }
 
-static void check_trimmed(sk_kube_informer_t *inf, const char *key, bool stripped) {
-  json_t *meta = json_object_get(sk_kube_informer_get(inf, key), "metadata");
+/* Whether obj went through strip_managed_fields, and through drop_x. */
+static void check_shape(json_t *obj, bool stripped, bool transformed) {
+  json_t *meta = json_object_get(obj, "metadata");
   CHECK(meta != NULL);
   CHECK(json_object_get(meta, "uid") != NULL);
   CHECK((json_object_get(meta, "managedFields") == NULL) == stripped);
-  CHECK(json_object_get(json_object_get(sk_kube_informer_get(inf, key), "spec"), "x") != NULL);
+  CHECK((json_object_get(json_object_get(obj, "spec"), "x") == NULL) == transformed);
 }
 
-TEST(strip_managed_fields_from_lists_and_watch_events) {
-  for (int strip = 0; strip < 2; strip++) {
+/* The variant of the test running, for the handler below. */
+static bool shape_stripped, shape_transformed;
+
+static void h_shape(sk_kube_informer_t *inf, json_t *obj, void *arg) {
+  check_shape(obj, shape_stripped, shape_transformed);
+  h_add(inf, obj, arg);
+}
+static void h_shape_update(sk_kube_informer_t *inf, json_t *o, json_t *n, void *arg) {
+  check_shape(o, shape_stripped, shape_transformed);
+  check_shape(n, shape_stripped, shape_transformed);
+  h_update(inf, o, n, arg);
+}
+
+static void drop_x(json_t *obj) { json_object_del(json_object_get(obj, "spec"), "x"); }
+
+static void check_trimmed(sk_kube_informer_t *inf, const char *key, bool stripped,
+                          bool transformed) {
+  json_t *obj = NULL;
+  CHECK_INT(sk_kube_informer_get(inf, key, &obj), 0);
+  check_shape(obj, stripped, transformed);
+  json_decref(obj);
+}
+
+TEST(strip_managed_fields_and_transform_lists_and_watch_events) {
+  /* 0: nothing; 1: strip_managed_fields; 2: both and a transform. */
+  for (int variant = 0; variant < 3; variant++) {
     env_t e;
-    sk_kube_informer_opts_t o = {.strip_managed_fields = strip == 1};
-    REQUIRE(setup(&e, api_managed, &o));
+    sk_kube_informer_opts_t o = {.strip_managed_fields = variant >= 1,
+                                 .transform = variant == 2 ? drop_x : NULL};
+    shape_stripped = variant >= 1;
+    shape_transformed = variant == 2;
+    /* Handlers see the objects as they are cached. */
+    sk_kube_handlers_t h = {h_shape, h_shape_update, NULL, h_synced, NULL};
+    REQUIRE(setup_with(&e, api_managed, &o, &h));
     CHECK_INT(sk_kube_informer_start(e.inf), 0);
     REQUIRE(run_until(loop, all_seen, &e.r, 5000));
     check_cached(e.inf, "ml/a", "72");
     check_cached(e.inf, "ml/b", "71");
     check_cached(e.inf, "ml/c", "2");
-    /* Everything else of the object stays; without the option nothing
+    /* Everything else of the object stays; without the options nothing
      * goes. c comes from the list only, b from an ADDED event, a from a
      * MODIFIED one. */
-    check_trimmed(e.inf, "ml/a", strip == 1);
-    check_trimmed(e.inf, "ml/b", strip == 1);
-    check_trimmed(e.inf, "ml/c", strip == 1);
+    check_trimmed(e.inf, "ml/a", shape_stripped, shape_transformed);
+    check_trimmed(e.inf, "ml/b", shape_stripped, shape_transformed);
+    check_trimmed(e.inf, "ml/c", shape_stripped, shape_transformed);
     teardown(&e);
   }
 }
@@ -425,42 +493,171 @@ static void e_del(json_t *o, void *arg) { rec(arg, "delete %s@%s", oname(o), sk_
 TEST(cache_replace_rules) {
   rec_t r = {0};
   sk__kube_emit_t em = {e_add, e_upd, e_del, NULL, &r};
-  json_t *cache = json_object();
+  sk__kube_store_t cache = {0};
   json_t *a1 = mk("a", "1"), *b1 = mk("b", "1"), *c1 = mk("c", "1");
-  CHECK_INT(sk__kube_cache_upsert(cache, a1, &em), 0);
-  CHECK_INT(sk__kube_cache_upsert(cache, b1, &em), 0);
-  CHECK_INT(sk__kube_cache_upsert(cache, c1, &em), 0);
+  CHECK_INT(sk__kube_cache_upsert(&cache, a1, &em), 0);
+  CHECK_INT(sk__kube_cache_upsert(&cache, b1, &em), 0);
+  CHECK_INT(sk__kube_cache_upsert(&cache, c1, &em), 0);
   json_t *b2 = mk("b", "2");
-  CHECK_INT(sk__kube_cache_upsert(cache, b2, &em), 0);
+  CHECK_INT(sk__kube_cache_upsert(&cache, b2, &em), 0);
   json_t *noname = json_pack("{s:{}}", "metadata");
-  CHECK_INT(sk__kube_cache_upsert(cache, noname, &em), SK_EINVAL);
+  CHECK_INT(sk__kube_cache_upsert(&cache, noname, &em), SK_EINVAL);
+  /* The update's old object is parsed from what was cached. */
   static const char *const w1[] = {"add a@1", "add b@1", "add c@1", "update b@1->2", NULL};
   check_log(&r, 0, -1, w1);
 
-  json_t *fresh = json_object();
+  /* A relist: a unchanged, b changed, c gone, d new. The unchanged
+   * object's entry is shared with the list, not copied. */
+  sk__kube_store_t fresh = {0};
   json_t *a1copy = mk("a", "1"), *b3 = mk("b", "3"), *d1 = mk("d", "1");
-  json_object_set_new(fresh, "ml/a", a1copy);
-  json_object_set_new(fresh, "ml/b", b3);
-  json_object_set_new(fresh, "ml/d", d1);
+  sk__kube_entry_t *a_entry = sk__kube_store_find(&cache, "ml/a");
+  REQUIRE(a_entry != NULL);
+  CHECK_INT(sk__kube_cache_stage(&fresh, &cache, a1copy), 0);
+  CHECK_INT(sk__kube_cache_stage(&fresh, &cache, b3), 0);
+  CHECK_INT(sk__kube_cache_stage(&fresh, &cache, d1), 0);
+  CHECK_INT(sk__kube_cache_stage(&fresh, &cache, noname), SK_EINVAL);
+  CHECK(sk__kube_store_find(&fresh, "ml/a") == a_entry);
+  CHECK_INT(a_entry->refs, 2);
+  CHECK(sk__kube_store_find(&fresh, "ml/b") != sk__kube_store_find(&cache, "ml/b"));
   int from = r.n;
-  CHECK_INT(sk__kube_cache_replace(&cache, fresh, &em, false), 0);
+  CHECK_INT(sk__kube_cache_replace(&cache, &fresh, &em, false), 0);
   static const char *const w2[] = {"delete c@1", "update b@2->3", "add d@1", NULL};
   check_log(&r, from, -1, w2);
-  /* The unchanged object kept its identity. */
-  CHECK(json_object_get(cache, "ml/a") == a1);
-  CHECK_INT(json_object_size(cache), 3);
+  CHECK_INT(fresh.n, 0);
+  CHECK(fresh.slots == NULL);
+  CHECK_INT(cache.n, 3);
+  CHECK(sk__kube_store_find(&cache, "ml/a") == a_entry);
+  CHECK_INT(a_entry->refs, 1);
+
+  /* After a restart (all): every object again, an unchanged one as
+   * update(obj, obj). */
+  CHECK_INT(sk__kube_cache_stage(&fresh, &cache, a1copy), 0);
+  CHECK_INT(sk__kube_cache_stage(&fresh, &cache, b3), 0);
+  CHECK_INT(sk__kube_cache_stage(&fresh, &cache, d1), 0);
+  from = r.n;
+  CHECK_INT(sk__kube_cache_replace(&cache, &fresh, &em, true), 0);
+  static const char *const w3[] = {"update a@1->1", "update b@3->3", "update d@1->1", NULL};
+  check_log(&r, from, -1, w3);
 
   from = r.n;
-  CHECK_INT(sk__kube_cache_remove(cache, d1, &em), 0);
-  static const char *const w3[] = {"delete d@1", NULL};
-  check_log(&r, from, -1, w3);
-  CHECK(json_object_get(cache, "ml/d") == NULL);
-  json_decref(a1);
-  json_decref(b1);
-  json_decref(c1);
-  json_decref(b2);
-  json_decref(noname);
-  json_decref(cache);
+  CHECK_INT(sk__kube_cache_remove(&cache, d1, &em), 0);
+  /* A deletion of something not cached is still reported. */
+  CHECK_INT(sk__kube_cache_remove(&cache, c1, &em), 0);
+  static const char *const w4[] = {"delete d@1", "delete c@1", NULL};
+  check_log(&r, from, -1, w4);
+  CHECK(sk__kube_store_find(&cache, "ml/d") == NULL);
+  CHECK_INT(cache.n, 2);
+  json_t *objs[] = {a1, b1, c1, b2, noname, a1copy, b3, d1};
+  for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++)
+    json_decref(objs[i]);
+  sk__kube_store_clear(&cache);
+  CHECK_INT(cache.n, 0);
+  CHECK_INT(cache.bytes, 0);
+}
+
+/* The store against a jansson object as the oracle, through enough puts
+ * and takes to grow the table several times and to shift runs back after
+ * takes; then every entry's text against its object. */
+TEST(cache_store_against_an_oracle) {
+  sk__kube_store_t s = {0};
+  json_t *oracle = json_object();
+  uint64_t rng = 42;
+  char name[32], key[40], rv[24];
+  for (int i = 0; i < 30000; i++) {
+    rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    unsigned k = (unsigned)(rng >> 33) % 3000;
+    snprintf(name, sizeof(name), "obj-%u", k);
+    snprintf(key, sizeof(key), "ml/%s", name);
+    if ((rng >> 24) % 3 == 0) {
+      sk__kube_entry_t *e = sk__kube_store_take(&s, key);
+      if ((e != NULL) != (json_object_get(oracle, key) != NULL))
+        FAILF("take %s: %s, the oracle says %s", key, e ? "found" : "absent",
+              e ? "absent" : "present");
+      if (e && strcmp(sk__kube_entry_key(e), key) != 0)
+        FAILF("take %s returned %s", key, sk__kube_entry_key(e));
+      sk__kube_entry_unref(e);
+      json_object_del(oracle, key);
+      continue;
+    }
+    snprintf(rv, sizeof(rv), "%d", i);
+    json_t *obj = mk(name, rv);
+    sk__kube_entry_t *e = NULL;
+    CHECK_INT(sk__kube_entry_new(obj, &e), 0);
+    json_decref(obj);
+    if (!e || sk__kube_store_put(&s, e) != 0)
+      break;
+    json_object_set_new(oracle, key, json_string(rv));
+  }
+  CHECK_INT(s.n, json_object_size(oracle));
+  const char *k;
+  json_t *v;
+  json_object_foreach(oracle, k, v) {
+    const sk__kube_entry_t *e = sk__kube_store_find(&s, k);
+    if (!e || strcmp(sk__kube_entry_rv(e), json_string_value(v)) != 0)
+      FAILF("%s: %s, want resourceVersion %s", k, e ? sk__kube_entry_rv(e) : "absent",
+            json_string_value(v));
+  }
+  size_t pos = 0, walked = 0, bytes = s.cap * sizeof(*s.slots);
+  sk__kube_entry_t *e;
+  while ((e = sk__kube_store_next(&s, &pos))) {
+    walked++;
+    bytes += sizeof(*e) + e->klen + 1 + e->rvlen + 1 + e->len + 1;
+    json_t *obj = NULL;
+    CHECK_INT(sk__kube_entry_parse(e, &obj), 0);
+    if (strcmp(sk_kube_object_rv(obj), sk__kube_entry_rv(e)) != 0 ||
+        strcmp(oname(obj), sk__kube_entry_key(e) + 3) != 0)
+      FAILF("entry %s holds %s@%s", sk__kube_entry_key(e), oname(obj), sk_kube_object_rv(obj));
+    json_decref(obj);
+  }
+  CHECK_INT(walked, s.n);
+  CHECK_INT(s.bytes, bytes);
+  /* Taking everything leaves only the table. */
+  json_object_foreach(oracle, k, v) sk__kube_entry_unref(sk__kube_store_take(&s, k));
+  CHECK_INT(s.n, 0);
+  CHECK_INT(s.bytes, s.cap * sizeof(*s.slots));
+  CHECK(sk__kube_store_find(&s, "ml/obj-1") == NULL);
+  sk__kube_store_clear(&s);
+  json_decref(oracle);
+}
+
+/* The text keeps everything JSON can say: the parsed object is equal to
+ * the one cached. */
+TEST(cache_text_round_trips) {
+  json_t *obj = json_pack(
+      "{s:s, s:{s:s, s:s, s:s, s:{s:s}}, s:{s:I, s:I, s:f, s:f, s:b, s:n, s:[i, s, [], {}]}}",
+      "kind", "Thing", "metadata", "name", "r\u00e9sum\u00e9-1", "namespace", "ml",
+      "resourceVersion", "123456789", "labels", "a/b", "quote \" slash \\ tab \t nl \n",
+      "spec", "big", (json_int_t)9007199254740993LL, "neg", (json_int_t)-42, "third", 1.0 / 3.0,
+      "tiny", 5e-324, "yes", 1, "none", "list", 1, "\u2603 snow", "");
+  REQUIRE(obj != NULL);
+  sk__kube_entry_t *e = NULL;
+  CHECK_INT(sk__kube_entry_new(obj, &e), 0);
+  REQUIRE(e != NULL);
+  CHECK_STR(sk__kube_entry_key(e), "ml/r\u00e9sum\u00e9-1");
+  CHECK_STR(sk__kube_entry_rv(e), "123456789");
+  /* Compact: no space after a separator (the strings hold their own). */
+  CHECK(strstr(sk__kube_entry_text(e), "\":") != NULL);
+  CHECK(strstr(sk__kube_entry_text(e), "\": ") == NULL);
+  json_t *back = NULL;
+  CHECK_INT(sk__kube_entry_parse(e, &back), 0);
+  CHECK(json_equal(obj, back));
+  json_decref(back);
+  sk__kube_entry_unref(e);
+  /* An object past the stack buffer goes through the heap. */
+  char *big = malloc(20000);
+  REQUIRE(big != NULL);
+  memset(big, 'x', 19999);
+  big[19999] = '\0';
+  json_object_set_new(json_object_get(obj, "spec"), "big", json_string(big));
+  free(big);
+  CHECK_INT(sk__kube_entry_new(obj, &e), 0);
+  REQUIRE(e != NULL);
+  CHECK(e->len > 20000);
+  CHECK_INT(sk__kube_entry_parse(e, &back), 0);
+  CHECK(json_equal(obj, back));
+  json_decref(back);
+  sk__kube_entry_unref(e);
+  json_decref(obj);
 }
 
 int main(void) {
@@ -469,6 +666,8 @@ int main(void) {
   uv_loop_init(&lp);
   loop = &lp;
   RUN(cache_replace_rules);
+  RUN(cache_store_against_an_oracle);
+  RUN(cache_text_round_trips);
   RUN(list_pages_then_watch_and_rewatch_from_last_rv);
   RUN(error_410_event_relists_and_replaces_the_cache);
   RUN(gone_continue_restarts_list_and_http_410_relists);
@@ -477,7 +676,7 @@ int main(void) {
   RUN(stop_from_a_handler_then_restart);
   RUN(destroy_from_a_handler);
   RUN(client_destroyed_under_a_running_informer);
-  RUN(strip_managed_fields_from_lists_and_watch_events);
+  RUN(strip_managed_fields_and_transform_lists_and_watch_events);
   uv_run(&lp, UV_RUN_NOWAIT);
   if (uv_loop_close(&lp) != 0) {
     printf("FAIL the loop still has handles\n");

@@ -311,7 +311,10 @@ TEST(informer_sees_changes_and_relists_after_compaction) {
   CHECK_INT(s.adds, 6);
   char key[128];
   snprintf(key, sizeof(key), "%s/page-0", ns);
-  CHECK(sk_kube_informer_get(inf, key) != NULL);
+  json_t *got = NULL;
+  CHECK_INT(sk_kube_informer_get(inf, key, &got), 0);
+  CHECK_STR(json_string_value(json_object_get(json_object_get(got, "metadata"), "name")), "page-0");
+  json_decref(got);
 
   sk_kube_ref_t p0 = cm_ref("page-0");
   json_t *patch = json_pack("{s:{s:s}}", "data", "v", "9");
