@@ -368,9 +368,12 @@ void sk__cjob_on_cancel_accepted(sk__cjob_t *j) {
 
 static void set_retry_message(sk__cjob_t *j, const char *what, const sk_cloud_error_t *err,
                               int64_t delay_ms) {
-  char dur[32], msg[SK_CLOUD_MAX_MESSAGE + 64];
+  char dur[32], msg[SK_CLOUD_MAX_MESSAGE + 128];
   sk_duration_format(delay_ms, dur, sizeof(dur));
-  snprintf(msg, sizeof(msg), "%s, next try in %s: %s", what, dur, err->message);
+  /* Cut where the message would be cut anyway (sk__cloud_clean_text caps
+   * it at SK_CLOUD_MAX_MESSAGE), with a precision the compiler can see. */
+  snprintf(msg, sizeof(msg), "%.64s, next try in %.31s: %.*s", what, dur,
+           SK_CLOUD_MAX_MESSAGE - 1, err->message);
   char clean[SK_CLOUD_MAX_MESSAGE];
   sk__cloud_clean_text(msg, strlen(msg), clean, sizeof(clean));
   set_str(&j->message, clean);

@@ -69,7 +69,10 @@ typedef struct cred {
   bool orphan;           /* the driver went while the read was in flight */
 } cred_t;
 
-typedef enum { M_REQUESTS, M_THROTTLED, M_ERRORS, M_CREATES, M_ADOPTED, M_TRACKED } stat_t;
+typedef enum {
+  M_REQUESTS, M_THROTTLED, M_ERRORS, M_CREATES, M_ADOPTED, M_TRACKED, M_IN_FLIGHT, M_WAITING
+} stat_t;
+#define NSTATS 8
 
 typedef struct {
   struct sk_daemon_cloud *dc;
@@ -78,7 +81,7 @@ typedef struct {
 
 struct sk_daemon_cloud {
   sk_daemon_cloud_opts_t o;
-  stat_arg_t stat_args[6];
+  stat_arg_t stat_args[NSTATS];
   sk_cjobs_t *tracker;
   sk_cloud_endpoints_t endpoints;
   sk_cloud_authz_t *gcp_default;
@@ -602,6 +605,8 @@ static double stat_value(void *arg) {
   case M_CREATES: return (double)s.creates;
   case M_ADOPTED: return (double)s.adopted;
   case M_TRACKED: return (double)s.tracked;
+  case M_IN_FLIGHT: return (double)s.in_flight;
+  case M_WAITING: return (double)s.waiting;
   }
   return 0;
 }
@@ -609,7 +614,7 @@ static double stat_value(void *arg) {
 static void register_metrics(sk_daemon_cloud_t *dc) {
   static const struct {
     const char *name, *help;
-  } k[6] = {
+  } k[NSTATS] = {
       {"skein_cloud_requests_total", "Requests sent to cloud job APIs (Vertex AI, SageMaker)."},
       {"skein_cloud_throttled_total", "Cloud API answers that were throttling."},
       {"skein_cloud_errors_total", "Cloud API transport errors and 5xx answers."},
@@ -617,8 +622,12 @@ static void register_metrics(sk_daemon_cloud_t *dc) {
       {"skein_cloud_jobs_adopted_total",
        "Cloud jobs found by name or label instead of being created again."},
       {"skein_cloud_jobs_tracked", "Cloud jobs being followed now."},
+      {"skein_cloud_requests_in_flight", "Cloud API requests sent and not yet answered."},
+      {"skein_cloud_requests_waiting",
+       "Cloud API requests waiting for a token of their endpoint's rate limit: when it stays "
+       "high, jobs are polled less often than their steps ask."},
   };
-  for (int i = 0; i < 6; i++) {
+  for (int i = 0; i < NSTATS; i++) {
     sk_metric_t *m = NULL;
     if (sk_metrics_gauge_fn(dc->o.metrics, k[i].name, k[i].help, NULL, &m) < 0)
       continue;

@@ -171,7 +171,7 @@ static cf_job_t *cf_new_job(cf_fake_t *f, const char *name) {
     return NULL;
   cf_job_t *j = &f->jobs[f->njobs++];
   memset(j, 0, sizeof(*j));
-  snprintf(j->name, sizeof(j->name), "%s", name);
+  snprintf(j->name, sizeof(j->name), "%.*s", (int)sizeof(j->name) - 1, name);
   return j;
 }
 
