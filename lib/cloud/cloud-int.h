@@ -45,6 +45,13 @@ typedef struct sk_cloud_error {
   char message[SK_CLOUD_MAX_MESSAGE]; /* the whole sentence for the step's status */
 } sk_cloud_error_t;
 
+/* Starts *out for an answer of status (what: who answered, for the
+ * message). A status of 0 means no answer arrived: *out is then complete,
+ * a transient error quoting transport_text, and this returns true; else
+ * the caller goes on to read the answer. */
+bool sk__cloud_error_begin(sk_cloud_error_t *out, long status, const char *what,
+                           const char *transport_text);
+
 /* The class's name for logs ("throttle", "transient", ...). */
 const char *sk__cloud_err_class_name(sk_cloud_err_class_t c);
 

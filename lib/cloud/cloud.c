@@ -302,3 +302,18 @@ void sk__cloud_error_text(sk_cloud_error_t *err, const char *what, const char *t
            err->code, text && text[0] ? ": " : "", text ? text : "");
   sk__cloud_clean_text(tmp, strlen(tmp), err->message, sizeof(err->message));
 }
+
+bool sk__cloud_error_begin(sk_cloud_error_t *out, long status, const char *what,
+                           const char *transport_text) {
+  memset(out, 0, sizeof(*out));
+  out->status = status;
+  out->retry_after_ms = -1;
+  if (status != 0)
+    return false;
+  char clean[256];
+  const char *t = transport_text ? transport_text : "no answer";
+  sk__cloud_clean_text(t, strlen(t), clean, sizeof(clean));
+  out->cls = SK_CLOUD_ERR_TRANSIENT;
+  snprintf(out->message, sizeof(out->message), "%s: %s", what, clean);
+  return true;
+}

@@ -376,19 +376,10 @@ void sk_sagemaker_parse_error(long status, const char *error_type_header, const 
                               size_t len, const char *amz_retry_after, const char *retry_after,
                               const char *transport_text, const char *what,
                               sk_cloud_error_t *out) {
-  memset(out, 0, sizeof(*out));
-  out->status = status;
-  out->retry_after_ms = -1;
   if (!what)
     what = "SageMaker answered";
-  if (status == 0) {
-    char clean[256];
-    const char *t = transport_text ? transport_text : "no answer";
-    sk__cloud_clean_text(t, strlen(t), clean, sizeof(clean));
-    out->cls = SK_CLOUD_ERR_TRANSIENT;
-    snprintf(out->message, sizeof(out->message), "%s: %s", what, clean);
+  if (sk__cloud_error_begin(out, status, what, transport_text))
     return;
-  }
   sk_sagemaker_error_code(error_type_header, body, len, out->code, sizeof(out->code));
   json_t *root = (body && len) ? json_loadb(body, len, 0, NULL) : NULL;
   const char *msg = json_string_value(json_object_get(root, "message"));
