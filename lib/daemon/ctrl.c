@@ -155,13 +155,23 @@ static bool fanout_parent(json_t *status, const char *instance) {
   return false;
 }
 
-static void count_transitions(sk_daemon_ctrl_t *c, recon_t *r) {
+/* One line per planned transition at -v 1; note says when the write that
+ * carried them is not known to be stored. */
+static void log_transitions(const recon_t *r, const char *note) {
+  if (!sk_log_enabled(1))
+    return;
   for (size_t i = 0; i < r->out.ntransitions; i++) {
     const sk_transition_t *t = &r->out.transitions[i];
-    if (sk_log_enabled(1))
-      sk_log_v(1, LOGGER, "%s: step %s %s -> %s%s%s", r->key, t->instance,
-               sk_phase_name(t->from), sk_phase_name(t->to), t->message ? ": " : "",
-               t->message ? t->message : "");
+    sk_log_v(1, LOGGER, "%s: step %s %s -> %s%s%s%s", r->key, t->instance,
+             sk_phase_name(t->from), sk_phase_name(t->to), t->message ? ": " : "",
+             t->message ? t->message : "", note ? note : "");
+  }
+}
+
+static void count_transitions(sk_daemon_ctrl_t *c, recon_t *r) {
+  log_transitions(r, NULL);
+  for (size_t i = 0; i < r->out.ntransitions; i++) {
+    const sk_transition_t *t = &r->out.transitions[i];
     if (!c->m_steps_started || fanout_parent(r->out.status, t->instance))
       continue;
     const char *kind = step_kind(r->obj, t->instance);
@@ -399,11 +409,18 @@ static void status_written(const sk_kube_result_t *res, void *arg) {
     /* Rule 1: no op and no event after a failed write. A conflict means
      * the cache is behind; the informer brings the newer object (and a
      * key) soon, and the rate-limited requeue covers a lost event. */
-    if (res->code == 409)
+    if (res->code == 409) {
       sk_log_v(1, LOGGER, "%s: status write conflict, will retry", r->key);
-    else
+    } else {
       sk_log_warn(LOGGER, "%s: writing status failed: %s", r->key,
                   res->message ? res->message : sk_strerror(res->err));
+      /* With no answer, or a 5xx, the write may still have been stored,
+       * and then no later reconcile plans these transitions again: without
+       * this line the log would never show them. Metrics are not counted
+       * here, so a write that was not stored does not count twice. */
+      if (sk_daemon_result_transient(res) && res->code != 429)
+        log_transitions(r, " (status write not confirmed)");
+    }
     r->retry = true;
     r->out.requeue_at_ms = 0;
     finish(r);
