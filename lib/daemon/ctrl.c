@@ -598,9 +598,14 @@ static void wf_add(sk_kube_informer_t *inf, json_t *obj, void *arg) {
 }
 
 static void wf_update(sk_kube_informer_t *inf, json_t *old_obj, json_t *new_obj, void *arg) {
-  count_phase(arg, old_obj, -1);
-  count_phase(arg, new_obj, 1);
-  enqueue_obj(arg, new_obj);
+  sk_daemon_ctrl_t *c = arg;
+  count_phase(c, old_obj, -1);
+  count_phase(c, new_obj, 1);
+  char key[SK_KUBE_WQ_MAX_KEY];
+  if (sk_kube_object_key(new_obj, key, sizeof(key)) < 0)
+    return;
+  sk_daemon_index_cache_moved(c->index, key, sk_kube_object_rv(new_obj));
+  enqueue(c, key);
 }
 
 static void wf_delete(sk_kube_informer_t *inf, json_t *obj, void *arg) {

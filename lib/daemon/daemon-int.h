@@ -66,6 +66,10 @@ int sk_daemon_index_written(sk_daemon_index_t *ix, const char *wf_key, const cha
 /* The object to reconcile: cached, or the one our write produced when the
  * cache still holds the version that write replaced (borrowed). */
 json_t *sk_daemon_index_current(sk_daemon_index_t *ix, const char *wf_key, json_t *cached);
+/* The Workflow cache now holds version rv of the key: once that is past
+ * the version our last write replaced, the write's answer is let go at
+ * once, not at the key's next reconcile, which a long queue delays. */
+void sk_daemon_index_cache_moved(sk_daemon_index_t *ix, const char *wf_key, const char *rv);
 /* Forgets everything about the key (its Workflow is gone). */
 void sk_daemon_index_forget(sk_daemon_index_t *ix, const char *wf_key);
 /* Drops tombstones older than SK_DAEMON_TOMBSTONE_MS. */

@@ -132,14 +132,18 @@ int sk_daemon_index_create_error(sk_daemon_index_t *ix, const char *wf_key, cons
   return one && json_array_append_new(errs, one) == 0 ? 0 : SK_ENOMEM;
 }
 
+static void drop_written(json_t *e) {
+  json_object_del(e, "from_rv");
+  json_object_del(e, "written");
+}
+
 int sk_daemon_index_written(sk_daemon_index_t *ix, const char *wf_key, const char *from_rv,
                             json_t *written) {
   json_t *e = entry(ix, wf_key, true);
   if (!e)
     return SK_ENOMEM;
   if (!from_rv || !written) {
-    json_object_del(e, "from_rv");
-    json_object_del(e, "written");
+    drop_written(e);
     return 0;
   }
   if (json_object_set_new(e, "from_rv", json_string(from_rv)) < 0 ||
@@ -148,19 +152,30 @@ int sk_daemon_index_written(sk_daemon_index_t *ix, const char *wf_key, const cha
   return 0;
 }
 
-json_t *sk_daemon_index_current(sk_daemon_index_t *ix, const char *wf_key, json_t *cached) {
+/* The entry when it holds a write whose replaced version is not rv. A
+ * cache that moved past that version holds our write or something newer,
+ * and is the truth again. */
+static json_t *moved_past(sk_daemon_index_t *ix, const char *wf_key, const char *rv) {
   json_t *e = entry(ix, wf_key, false);
   const char *from = e ? json_string_value(json_object_get(e, "from_rv")) : NULL;
-  if (!from)
+  return from && !(rv && strcmp(rv, from) == 0) ? e : NULL;
+}
+
+json_t *sk_daemon_index_current(sk_daemon_index_t *ix, const char *wf_key, json_t *cached) {
+  json_t *e = entry(ix, wf_key, false);
+  if (!e || !json_object_get(e, "from_rv"))
     return cached;
-  const char *rv = sk_kube_object_rv(cached);
-  if (rv && strcmp(rv, from) == 0)
+  json_t *past = moved_past(ix, wf_key, sk_kube_object_rv(cached));
+  if (!past)
     return json_object_get(e, "written");
-  /* The cache moved past the version our write replaced: it now holds our
-   * write or something newer, and is the truth again. */
-  json_object_del(e, "from_rv");
-  json_object_del(e, "written");
+  drop_written(past);
   return cached;
+}
+
+void sk_daemon_index_cache_moved(sk_daemon_index_t *ix, const char *wf_key, const char *rv) {
+  json_t *past = moved_past(ix, wf_key, rv);
+  if (past)
+    drop_written(past);
 }
 
 void sk_daemon_index_forget(sk_daemon_index_t *ix, const char *wf_key) {

@@ -108,6 +108,16 @@ TEST(own_writes) {
    * it stays so even if an old version were seen again. */
   CHECK(sk_daemon_index_current(ix, "ml/wf", v3) == v3);
   CHECK(sk_daemon_index_current(ix, "ml/wf", v1) == v1);
+  /* The informer's news lets a write's answer go before any reconcile:
+   * the version it replaced says nothing, a newer one lets it go. */
+  CHECK_INT(sk_daemon_index_written(ix, "ml/wf", "10", v2), 0);
+  CHECK_INT((int)v2->refcount, 2);
+  sk_daemon_index_cache_moved(ix, "ml/wf", "10");
+  CHECK(sk_daemon_index_current(ix, "ml/wf", v1) == v2);
+  sk_daemon_index_cache_moved(ix, "ml/wf", "11");
+  CHECK_INT((int)v2->refcount, 1);
+  CHECK(sk_daemon_index_current(ix, "ml/wf", v1) == v1);
+  sk_daemon_index_cache_moved(ix, "ml/other", "11");
   sk_daemon_index_forget(ix, "ml/wf");
   CHECK_INT(sk_daemon_index_workflows(ix), 0);
   json_decref(v1);
