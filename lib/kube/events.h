@@ -127,6 +127,7 @@ typedef struct {
   sk_kube_evagg_opts_t agg;
   size_t max_queue;            /* writes waiting; 0 → 1000; more are dropped */
   int max_tries;               /* per write, for 429/5xx/network errors; 0 → 3 */
+  int max_in_flight;           /* writes on the wire at once (one per Event); 0 → 4 */
   int64_t retry_base_ms;       /* first retry wait (then doubling, jittered); 0 → 1000 */
   long timeout_ms;             /* per call; 0 → 10000 */
   sk_kube_recorder_clock_fn clock; /* NULL → sk_time_now_ms */

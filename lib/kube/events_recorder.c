@@ -2,14 +2,17 @@
  * Events: the recorder, which turns the aggregator's decisions into API
  * writes on the libuv loop.
  *
- * Writes wait in one FIFO and go out one at a time, so an Event is always
- * created before it is patched. Recording never waits for the API: a new
- * count for an Event whose write is still queued just updates that write
+ * Writes wait in one FIFO and up to max_in_flight of them are on the wire
+ * at once, but never two for one Event: a later write of an Event waits
+ * for the earlier, so an Event is always created before it is patched and
+ * counts never go back. Recording never waits for the API: a new count for
+ * an Event whose last write is still queued just updates that write
  * (coalescing), and when the queue is full the event is dropped and
  * counted. A PATCH that finds no Event (expired by the API server's event
  * TTL, or never created) becomes a create. Network errors, 429 and 5xx are
  * retried a few times with jittered exponential waits (Retry-After wins);
- * other refusals drop the write: events are best effort, as everywhere in
+ * a write waiting out a retry holds back only the writes of its own Event.
+ * Other refusals drop the write: events are best effort, as everywhere in
  * Kubernetes.
  */
 #include <stdarg.h>
@@ -27,13 +30,21 @@
 #define LOGGER "events"
 
 typedef struct write_op {
-  struct write_op *next;
-  bool patch;   /* PATCH the Event, else create it */
+  struct write_op *prev, *next;
+  sk_kube_recorder_t *r;
+  bool patch;      /* PATCH the Event, else create it */
+  bool in_flight;
   char *ns;
   char *name;
-  json_t *event; /* the full Event as of the last record */
+  json_t *event;   /* the full Event as of the last record */
   int tries;
+  uint64_t due;    /* loop time before which a retry is not sent */
+  void *call;
 } write_op_t;
+
+/* The names a pass over the queue holds back (their Event has an earlier
+ * write in flight or waiting); a pass stops when this many are held. */
+#define MAX_HELD 64
 
 struct sk_kube_recorder {
   sk_kube_caller_t caller;
@@ -42,15 +53,15 @@ struct sk_kube_recorder {
   char *host;
   size_t max_queue;
   int max_tries;
+  int max_in_flight;
   int64_t retry_base_ms;
   long timeout_ms;
   sk_kube_recorder_clock_fn clock;
   void *clock_arg;
-  write_op_t *head, *tail; /* head is the one in flight, if any */
+  write_op_t *head, *tail;
   size_t nqueue;
-  bool in_flight;
-  void *call;
-  uv_timer_t timer; /* starts the next write, or waits out a retry */
+  int in_flight;
+  uv_timer_t timer; /* runs a pass, now or when a retry is due */
   uint64_t rng;
   sk_kube_recorder_stats_t st;
   void (*flush_done)(sk_kube_recorder_t *r, void *arg);
@@ -76,7 +87,7 @@ static void op_free(write_op_t *op) {
 }
 
 static void maybe_free(sk_kube_recorder_t *r) {
-  if (!r->destroying || r->timer_open || r->in_flight)
+  if (!r->destroying || r->timer_open || r->in_flight > 0)
     return;
   while (r->head) {
     write_op_t *n = r->head->next;
@@ -101,19 +112,23 @@ static void kick(sk_kube_recorder_t *r, int64_t delay_ms) {
   uv_timer_start(&r->timer, on_timer, delay_ms > 0 ? (uint64_t)delay_ms : 0, 0);
 }
 
-static void pop_head(sk_kube_recorder_t *r) {
-  write_op_t *op = r->head;
-  r->head = op->next;
-  if (!r->head)
-    r->tail = NULL;
+static void unlink_op(sk_kube_recorder_t *r, write_op_t *op) {
+  if (op->prev)
+    op->prev->next = op->next;
+  else
+    r->head = op->next;
+  if (op->next)
+    op->next->prev = op->prev;
+  else
+    r->tail = op->prev;
   r->nqueue--;
   op_free(op);
 }
 
 static void call_done(const sk_kube_result_t *res, void *arg);
 
-static void send_head(sk_kube_recorder_t *r) {
-  write_op_t *op = r->head;
+/* Puts op on the wire; false when it could not be sent (it is dropped). */
+static bool send_op(sk_kube_recorder_t *r, write_op_t *op) {
   sk_kube_ref_t ref = {events_gvr, op->ns, op->patch ? op->name : NULL, NULL};
   sk_kube_call_opts_t opts = {.timeout_ms = r->timeout_ms, .patch_type = SK_KUBE_PATCH_MERGE};
   json_t *body = op->event;
@@ -132,18 +147,18 @@ static void send_head(sk_kube_recorder_t *r) {
     body = patch;
   }
   int rc = body ? r->caller.call(r->caller.ctx, op->patch ? SK_KUBE_PATCH : SK_KUBE_CREATE, &ref,
-                                 body, &opts, call_done, r, &r->call)
+                                 body, &opts, call_done, op, &op->call)
                 : SK_ENOMEM;
   json_decref(patch);
   if (rc < 0) {
     sk_log_warn(LOGGER, "event %s/%s: cannot send: %s", op->ns, op->name, sk_strerror(rc));
     r->st.dropped++;
-    pop_head(r);
-    if (r->head)
-      kick(r, 0);
-    return;
+    unlink_op(r, op);
+    return false;
   }
-  r->in_flight = true;
+  op->in_flight = true;
+  r->in_flight++;
+  return true;
 }
 
 static void check_flush(sk_kube_recorder_t *r) {
@@ -154,15 +169,45 @@ static void check_flush(sk_kube_recorder_t *r) {
   done(r, r->flush_arg);
 }
 
-static void on_timer(uv_timer_t *t) {
-  sk_kube_recorder_t *r = t->data;
-  if (r->destroying || r->in_flight)
-    return;
-  if (r->head)
-    send_head(r);
-  else
-    check_flush(r);
+static bool held(write_op_t *const *held_ops, size_t nheld, const write_op_t *op) {
+  for (size_t i = 0; i < nheld; i++)
+    if (strcmp(held_ops[i]->name, op->name) == 0 && strcmp(held_ops[i]->ns, op->ns) == 0)
+      return true;
+  return false;
 }
+
+/* One pass from the head: sends what may go, up to max_in_flight, and
+ * sets the timer for the first retry that is not due yet. */
+static void pump(sk_kube_recorder_t *r) {
+  if (r->destroying)
+    return;
+  uint64_t now = uv_now(r->caller.loop);
+  uint64_t next_due = 0;
+  write_op_t *held_ops[MAX_HELD];
+  size_t nheld = 0;
+  write_op_t *op = r->head;
+  while (op && r->in_flight < r->max_in_flight && nheld < MAX_HELD) {
+    write_op_t *next = op->next;
+    if (held(held_ops, nheld, op)) {
+      /* An earlier write of this Event goes first. */
+    } else if (op->in_flight) {
+      held_ops[nheld++] = op;
+    } else if (op->due > now) {
+      held_ops[nheld++] = op;
+      if (next_due == 0 || op->due < next_due)
+        next_due = op->due;
+    } else if (send_op(r, op)) {
+      held_ops[nheld++] = op;
+    }
+    op = next;
+  }
+  if (!r->head)
+    check_flush(r);
+  else if (next_due > now)
+    kick(r, (int64_t)(next_due - now));
+}
+
+static void on_timer(uv_timer_t *t) { pump(t->data); }
 
 static bool retryable(const sk_kube_result_t *res) {
   return res->err == SK_ENET || res->err == SK_ETIMEDOUT ||
@@ -170,60 +215,59 @@ static bool retryable(const sk_kube_result_t *res) {
 }
 
 static void call_done(const sk_kube_result_t *res, void *arg) {
-  sk_kube_recorder_t *r = arg;
-  r->in_flight = false;
-  r->call = NULL;
+  write_op_t *op = arg;
+  sk_kube_recorder_t *r = op->r;
+  op->in_flight = false;
+  op->call = NULL;
+  r->in_flight--;
   if (r->destroying) {
     maybe_free(r);
     return;
   }
-  write_op_t *op = r->head;
   if (res->err == 0) {
     if (op->patch)
       r->st.patched++;
     else
       r->st.created++;
-    pop_head(r);
+    unlink_op(r, op);
   } else if (op->patch && res->err == SK_ENOENT) {
     /* The Event is gone (TTL) or its create failed: create it anew. */
     op->patch = false;
-    kick(r, 0);
-    return;
   } else if (retryable(res) && ++op->tries < r->max_tries) {
     int64_t wait = res->retry_after_s > 0 ? res->retry_after_s * 1000
                                           : sk_backoff_jitter(sk_backoff_delay(r->retry_base_ms,
                                                                                2.0, 60000,
                                                                                (uint32_t)op->tries - 1),
                                                               SK_JITTER_EQUAL, &r->rng);
+    op->due = uv_now(r->caller.loop) + (uint64_t)(wait > 0 ? wait : 0);
     r->st.retried++;
-    kick(r, wait);
-    return;
   } else {
     sk_log_warn(LOGGER, "event %s/%s dropped: %s", op->ns, op->name,
                 res->message && res->message[0] ? res->message : sk_strerror(res->err));
     r->st.dropped++;
-    pop_head(r);
+    unlink_op(r, op);
   }
-  if (r->head)
-    kick(r, 0);
-  else
-    check_flush(r);
+  /* A pass from a timer, never from inside the caller's answer. */
+  kick(r, 0);
+}
+
+/* The last queued write of the Event, when it is not on the wire yet. */
+static write_op_t *waiting_write(sk_kube_recorder_t *r, const sk_kube_evagg_result_t *res) {
+  for (write_op_t *op = r->tail; op; op = op->prev)
+    if (strcmp(op->name, res->name) == 0 && strcmp(op->ns, res->namespace) == 0)
+      return op->in_flight ? NULL : op;
+  return NULL;
 }
 
 /* Queues a write, or folds it into a queued write of the same Event. */
 static int enqueue(sk_kube_recorder_t *r, bool patch, const sk_kube_evagg_result_t *res,
                    json_t *event) {
-  if (patch) {
-    for (write_op_t *op = r->head; op; op = op->next) {
-      if (op == r->head && r->in_flight)
-        continue; /* its body is on the wire */
-      if (strcmp(op->name, res->name) == 0 && strcmp(op->ns, res->namespace) == 0) {
-        json_decref(op->event);
-        op->event = event;
-        r->st.coalesced++;
-        return 0;
-      }
-    }
+  write_op_t *w = patch ? waiting_write(r, res) : NULL;
+  if (w) {
+    json_decref(w->event);
+    w->event = event;
+    r->st.coalesced++;
+    return 0;
   }
   if (r->nqueue >= r->max_queue) {
     json_decref(event);
@@ -236,15 +280,17 @@ static int enqueue(sk_kube_recorder_t *r, bool patch, const sk_kube_evagg_result
     json_decref(event);
     return SK_ENOMEM;
   }
+  op->r = r;
   op->patch = patch;
   op->event = event;
+  op->prev = r->tail;
   if (r->tail)
     r->tail->next = op;
   else
     r->head = op;
   r->tail = op;
   r->nqueue++;
-  if (!r->in_flight && !uv_is_active((uv_handle_t *)&r->timer))
+  if (r->in_flight < r->max_in_flight)
     kick(r, 0);
   return 0;
 }
@@ -299,7 +345,7 @@ int sk_kube_recorder_create(const sk_kube_caller_t *caller, const sk_kube_record
   if (opts)
     o = *opts;
   if (!caller || !caller->loop || !caller->call || !caller->cancel || o.max_tries < 0 ||
-      o.retry_base_ms < 0)
+      o.max_in_flight < 0 || o.retry_base_ms < 0)
     return SK_EINVAL;
   sk_kube_recorder_t *r = calloc(1, sizeof(*r));
   if (!r)
@@ -307,6 +353,7 @@ int sk_kube_recorder_create(const sk_kube_caller_t *caller, const sk_kube_record
   r->caller = *caller;
   r->max_queue = o.max_queue ? o.max_queue : 1000;
   r->max_tries = o.max_tries ? o.max_tries : 3;
+  r->max_in_flight = o.max_in_flight ? o.max_in_flight : 4;
   r->retry_base_ms = o.retry_base_ms ? o.retry_base_ms : 1000;
   r->timeout_ms = o.timeout_ms ? o.timeout_ms : 10000;
   r->clock = o.clock ? o.clock : wall_clock;
@@ -338,7 +385,7 @@ int sk_kube_recorder_flush(sk_kube_recorder_t *r, void (*done)(sk_kube_recorder_
     return SK_ESTATE;
   r->flush_done = done;
   r->flush_arg = arg;
-  if (!r->head && !uv_is_active((uv_handle_t *)&r->timer))
+  if (!r->head)
     kick(r, 0);
   return 0;
 }
@@ -353,7 +400,8 @@ void sk_kube_recorder_destroy(sk_kube_recorder_t *r) {
     return;
   r->destroying = true;
   r->flush_done = NULL;
-  if (r->in_flight)
-    r->caller.cancel(r->caller.ctx, r->call);
+  for (write_op_t *op = r->head; op; op = op->next)
+    if (op->in_flight)
+      r->caller.cancel(r->caller.ctx, op->call);
   uv_close((uv_handle_t *)&r->timer, on_close);
 }

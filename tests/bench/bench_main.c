@@ -151,7 +151,7 @@ int main(int argc, char **argv) {
   b.count = 100;
   b.create_concurrency = 8;
   b.raw_workers = 4;
-  b.raw_event_lanes = 1;
+  b.raw_event_lanes = 4; /* as skeind's recorder */
   b.raw_event_queue = 1000;
   b.qps = 20;
   b.burst = 30;

@@ -13,7 +13,7 @@
  *
  * Workers (--workers, skeind's --workers) bound the Workflows being
  * written at once; Events go through their own lanes (--event-lanes;
- * skeind's recorder writes one at a time) and are dropped when
+ * skeind's recorder writes up to four at once) and are dropped when
  * --event-queue of them wait (skeind's recorder: 1000). The bodies have
  * the shape and size of skeind's (bench_raw_body.c).
  */

@@ -57,6 +57,7 @@ typedef struct fake_kube {
   fake_log_t log[FAKE_MAX_LOG];
   size_t nlog;
   int pending;
+  int max_pending;   /* the most calls unanswered at once */
 } fake_kube_t;
 
 typedef struct {
@@ -316,7 +317,8 @@ FAKE_FN int fake_call(void *ctx, sk_kube_verb_t verb, const sk_kube_ref_t *ref, 
   l->code = 0;
   uv_timer_init(fk->loop, &op->timer);
   op->timer.data = op;
-  fk->pending++;
+  if (++fk->pending > fk->max_pending)
+    fk->max_pending = fk->pending;
   if (!fk->hold)
     uv_timer_start(&op->timer, fake_op_fire, (uint64_t)fk->delay_ms, 0);
   if (handle)

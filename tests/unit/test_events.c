@@ -496,12 +496,116 @@ TEST(recorder_spam_filter_and_queue_cap) {
     sk_kube_recorder_event(g.r, &obj, SK_KUBE_EVENT_NORMAL, "A", "");
   }
   uv_run(&g.loop, UV_RUN_NOWAIT);
-  CHECK_INT(g.fk.pending, 1);
+  CHECK_INT(g.fk.pending, 3); /* three Events, so three writes at once */
   int flushed = 0;
   CHECK_INT(sk_kube_recorder_flush(g.r, on_flushed, &flushed), 0);
   CHECK_INT(sk_kube_recorder_flush(g.r, on_flushed, &flushed), SK_ESTATE);
   rig_teardown(&g);
   CHECK_INT(flushed, 0); /* destroy drops a pending flush */
+}
+
+/* The Event a log entry wrote. */
+static const char *logged_event(const fake_log_t *l) { return l->name ? l->name : ""; }
+
+/* Whether an Event about the object named is stored. */
+static bool stored_about(fake_kube_t *fk, const char *obj_name) {
+  for (size_t i = 0; i < fk->nobjs; i++) {
+    json_t *io = json_object_get(fk->objs[i].obj, "involvedObject");
+    const char *n = json_string_value(json_object_get(io, "name"));
+    if (n && strcmp(n, obj_name) == 0)
+      return true;
+  }
+  return false;
+}
+
+/* Writes of different Events overlap, up to max_in_flight; the writes of
+ * one Event never do, and go out in order, so counts only grow. */
+TEST(recorder_writes_in_parallel_one_per_event) {
+  static rig_t g;
+  sk_kube_recorder_opts_t o = {.max_in_flight = 3};
+  REQUIRE(rig_init(&g, &o));
+  g.fk.delay_ms = 5;
+  sk_kube_objref_t objs[8];
+  char names[8][16];
+  for (int i = 0; i < 8; i++) {
+    snprintf(names[i], sizeof(names[i]), "wf-%d", i);
+    objs[i] = (sk_kube_objref_t){.kind = "Workflow", .name = names[i], .namespace = "ml",
+                                 .uid = "u"};
+  }
+  /* Each object's Event is created, then patched while the create may
+   * still be in flight, four rounds over. */
+  for (int round = 0; round < 4; round++) {
+    for (int i = 0; i < 8; i++) {
+      fake_now = T0 + round * 1000;
+      CHECK_INT(sk_kube_recorder_event(g.r, &objs[i], SK_KUBE_EVENT_WARNING, "BackOff", "x"), 0);
+    }
+    uv_run(&g.loop, UV_RUN_NOWAIT);
+  }
+  REQUIRE(flush(&g.loop, g.r));
+  CHECK_INT(g.fk.max_pending, 3);
+  CHECK_INT(g.fk.nobjs, 8);
+  for (size_t i = 0; i < g.fk.nobjs; i++)
+    CHECK_INT(count_of(g.fk.objs[i].obj), 4);
+  /* Per Event: the first write is the create, and the counts it carried
+   * never go down. */
+  for (size_t i = 0; i < g.fk.nlog; i++) {
+    const char *ev = logged_event(&g.fk.log[i]);
+    int64_t last = -1;
+    bool first = true;
+    for (size_t j = 0; j < g.fk.nlog; j++) {
+      if (strcmp(logged_event(&g.fk.log[j]), ev) != 0)
+        continue;
+      if (first && g.fk.log[j].verb != SK_KUBE_CREATE)
+        FAILF("the first write of %s is not its create", ev);
+      first = false;
+      int64_t n = count_of(g.fk.log[j].body);
+      if (n < last)
+        FAILF("the writes of %s carried count %lld after %lld", ev, (long long)n,
+              (long long)last);
+      last = n;
+    }
+  }
+  rig_teardown(&g);
+}
+
+/* A write waiting out a retry holds back its own Event only. */
+TEST(recorder_retry_holds_back_its_event_only) {
+  static rig_t g;
+  sk_kube_recorder_opts_t o = {.retry_base_ms = 2000};
+  REQUIRE(rig_init(&g, &o));
+  g.fk.fail_next = 1;
+  g.fk.fail_code = 503;
+  sk_kube_objref_t slow = {.kind = "Workflow", .name = "slow", .namespace = "ml", .uid = "u"};
+  sk_kube_recorder_event(g.r, &slow, SK_KUBE_EVENT_NORMAL, "A", "first");
+  uv_run(&g.loop, UV_RUN_NOWAIT);
+  sk_kube_recorder_event(g.r, &WF, SK_KUBE_EVENT_NORMAL, "B", "");
+  sk_kube_recorder_event(g.r, &slow, SK_KUBE_EVENT_NORMAL, "A", "first");
+  uv_timer_t guard;
+  int expired = 0;
+  uv_timer_init(&g.loop, &guard);
+  guard.data = &expired;
+  uv_timer_start(&guard, on_guard, 5000, 0);
+  while (!stored_about(&g.fk, WF.name) && !expired)
+    uv_run(&g.loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t *)&guard, NULL);
+  /* B went out while slow's create waits 1-2 s for its retry. */
+  CHECK(stored_about(&g.fk, WF.name));
+  CHECK(!stored_about(&g.fk, "slow"));
+  REQUIRE(flush(&g.loop, g.r));
+  sk_kube_recorder_stats_t st;
+  sk_kube_recorder_stats(g.r, &st);
+  CHECK_INT(st.retried, 1);
+  CHECK_INT(st.coalesced, 1);
+  CHECK_INT(g.fk.nobjs, 2);
+  /* The retried create carries the count recorded while it waited. */
+  CHECK(stored_about(&g.fk, "slow"));
+  for (size_t i = 0; i < g.fk.nobjs; i++)
+    if (strcmp(json_string_value(json_object_get(json_object_get(g.fk.objs[i].obj,
+                                                                 "involvedObject"),
+                                                 "name")),
+               "slow") == 0)
+      CHECK_INT(count_of(g.fk.objs[i].obj), 2);
+  rig_teardown(&g);
 }
 
 TEST(recorder_eventf_and_bad_input) {
@@ -556,6 +660,8 @@ int main(void) {
   RUN(recorder_coalesces_patches_and_recreates);
   RUN(recorder_retries_then_drops);
   RUN(recorder_spam_filter_and_queue_cap);
+  RUN(recorder_writes_in_parallel_one_per_event);
+  RUN(recorder_retry_holds_back_its_event_only);
   RUN(recorder_eventf_and_bad_input);
   return TEST_DONE();
 }
