@@ -75,8 +75,10 @@ void sk_daemon_index_forget(sk_daemon_index_t *ix, const char *wf_key);
 /* Drops tombstones older than SK_DAEMON_TOMBSTONE_MS. */
 void sk_daemon_index_prune(sk_daemon_index_t *ix, int64_t now_ms);
 
-/* The reconcile inputs for a key: borrowed arrays valid until the next
- * call that changes the index for that key. Create errors are handed out
+/* The reconcile inputs for a key: arrays valid until the release (the
+ * Pods kept as text are parsed for the call and owned by it, the others
+ * are borrowed and valid until the next call that changes the index for
+ * that key). Create errors are handed out
  * once (taken: the next call returns none until new ones arrive); release
  * them with sk_daemon_index_inputs_release. */
 typedef struct {
@@ -87,6 +89,7 @@ typedef struct {
   sk_controller_create_error_t *errors;
   size_t nerrors;
   json_t *errors_owner; /* keeps the error strings alive */
+  json_t *owned;        /* the Pods parsed for this call */
 } sk_daemon_inputs_t;
 
 int sk_daemon_index_inputs(sk_daemon_index_t *ix, const char *wf_key, sk_daemon_inputs_t *in);

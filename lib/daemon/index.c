@@ -1,11 +1,13 @@
 /*
  * The controller's index of what it knows per workflow beyond the
  * informer caches (see daemon-int.h). jansson objects serve as the hash
- * tables: the index is small next to the caches it shadows, and holding
- * the Pods by reference shares them with the Pod informer's cache.
+ * tables. The Pods the informer showed are kept as text, parsed when a
+ * reconcile asks for them: with podGC Never a namespace keeps every Pod it
+ * ever ran, and as trees they cost about 7.5 KB each.
  *
  * Each entry is an object:
- *   pods     {name: Pod}               as the Pod informer last showed them
+ *   pods     {name: text}              as the Pod informer last showed them,
+ *                                      as compact JSON text (a tenth of a tree)
  *   pending  {name: Pod}               created by us, not shown yet
  *   gone     {name: [Pod, at_ms]}      tombstones
  *   errors   [{pod, message}]          refused creates, handed out once
@@ -83,7 +85,10 @@ int sk_daemon_index_pod_seen(sk_daemon_index_t *ix, const char *wf_key, json_t *
     return rc;
   json_object_del(json_object_get(e, "pending"), name);
   json_object_del(json_object_get(e, "gone"), name);
-  return json_object_set(json_object_get(e, "pods"), name, pod) < 0 ? SK_ENOMEM : 0;
+  char *text = json_dumps(pod, JSON_COMPACT);
+  json_t *t = text ? json_stringn_nocheck(text, strlen(text)) : NULL;
+  free(text);
+  return t && json_object_set_new(json_object_get(e, "pods"), name, t) == 0 ? 0 : SK_ENOMEM;
 }
 
 int sk_daemon_index_pod_gone(sk_daemon_index_t *ix, const char *wf_key, json_t *pod,
@@ -211,9 +216,22 @@ int sk_daemon_index_inputs(sk_daemon_index_t *ix, const char *wf_key, sk_daemon_
     sk_daemon_inputs_release(in);
     return SK_ENOMEM;
   }
+  in->owned = json_array();
+  if (!in->owned) {
+    sk_daemon_inputs_release(in);
+    return SK_ENOMEM;
+  }
   const char *name;
   json_t *v;
-  json_object_foreach(pods, name, v) in->pods[in->npods++] = v;
+  json_object_foreach(pods, name, v) {
+    json_error_t err;
+    json_t *pod = json_loadb(json_string_value(v), json_string_length(v), 0, &err);
+    if (!pod || json_array_append_new(in->owned, pod) < 0) {
+      sk_daemon_inputs_release(in);
+      return pod ? SK_ENOMEM : SK_EPARSE;
+    }
+    in->pods[in->npods++] = pod;
+  }
   json_object_foreach(pending, name, v) {
     if (!json_object_get(pods, name))
       in->pods[in->npods++] = v;
@@ -241,6 +259,7 @@ void sk_daemon_inputs_release(sk_daemon_inputs_t *in) {
   free(in->gone);
   free(in->errors);
   json_decref(in->errors_owner);
+  json_decref(in->owned);
   memset(in, 0, sizeof(*in));
 }
 
