@@ -219,7 +219,7 @@ void sk__cjob_fail(sk__cjob_t *j, const char *message) {
 }
 
 static int64_t retry_delay(sk__cjob_t *j, int64_t hint_ms) {
-  int64_t d = sk_backoff_delay(RETRY_BASE_MS, 2.0, RETRY_CAP_MS, j->err_streak);
+  int64_t d = sk_backoff_delay(j->t->cfg.retry_base_ms, 2.0, RETRY_CAP_MS, j->err_streak);
   d = sk_backoff_jitter(d, SK_JITTER_EQUAL, &j->t->rng);
   if (j->err_streak < 64)
     j->err_streak++;
@@ -232,7 +232,7 @@ static int64_t retry_delay(sk__cjob_t *j, int64_t hint_ms) {
 static int64_t cancel_delay(sk__cjob_t *j, unsigned failed) {
   if (failed == 0)
     return 0;
-  int64_t d = sk_backoff_delay(RETRY_BASE_MS, 2.0, RETRY_CAP_MS, failed - 1);
+  int64_t d = sk_backoff_delay(j->t->cfg.retry_base_ms, 2.0, RETRY_CAP_MS, failed - 1);
   return sk_backoff_jitter(d, SK_JITTER_EQUAL, &j->t->rng);
 }
 
@@ -251,7 +251,7 @@ static void plan_running(sk__cjob_t *j, bool poll_now) {
 /* What a job with no known cloud name does when a create is due: no create
  * once a cancel was asked (a lookup first if one may exist already). */
 static void plan_create(sk__cjob_t *j, int64_t delay_ms) {
-  if (j->cancel == SK_CJOB_CANCEL_PENDING || j->no_create) {
+  if (j->cancel != SK_CJOB_CANCEL_NONE || j->no_create) {
     if (j->maybe_created) {
       sk__cjobs_schedule(j, SK__CJOB_OP_LOOKUP, delay_ms);
       return;
@@ -398,12 +398,34 @@ static void cancel_failed(sk__cjob_t *j, const sk_cloud_error_t *err, int64_t de
     sk__cjobs_schedule(j, SK__CJOB_OP_GET, 0);
 }
 
+/* A lookup that failed while a cancel waits for the job's name: the
+ * cancel could not be sent either, so this counts as one of its tries. A
+ * cloud that never answers the lookup would otherwise keep the cancel
+ * pending, and the Workflow's finalizer, for ever. The lookups go on (a
+ * job found later is followed, never created). */
+static void cancel_blocked(sk__cjob_t *j, const sk_cloud_error_t *err) {
+  if (j->op != SK__CJOB_OP_LOOKUP || j->cancel != SK_CJOB_CANCEL_PENDING)
+    return;
+  /* Only the failures after which the lookup is tried again. */
+  if (err->cls != SK_CLOUD_ERR_TRANSIENT && err->cls != SK_CLOUD_ERR_THROTTLE &&
+      err->cls != SK_CLOUD_ERR_AUTH)
+    return;
+  j->cancel_tries++;
+  sk_log_warn(LOGGER, "job %s: cancel %u of %d not sent, the job lookup failed: %s", j->key,
+              j->cancel_tries, SK_CJOBS_CANCEL_TRIES, err->message);
+  if (j->cancel_tries >= SK_CJOBS_CANCEL_TRIES) {
+    j->cancel = SK_CJOB_CANCEL_GAVE_UP;
+    mark_changed(j);
+  }
+}
+
 void sk__cjob_on_error(sk__cjob_t *j, const sk_cloud_error_t *err) {
   sk_cjobs_t *t = j->t;
   const char *svc = kind_ops(j)->service;
   sk__cjob_op_t op = j->op;
   sk_log_v(1, LOGGER, "job %s: %s %s: %s", j->key, sk__cjob_op_name(op),
            sk__cloud_err_class_name(err->cls), err->message);
+  cancel_blocked(j, err);
   switch (err->cls) {
   case SK_CLOUD_ERR_AUTH:
     if (!j->auth_retried) {
@@ -461,7 +483,11 @@ void sk__cjob_on_error(sk__cjob_t *j, const sk_cloud_error_t *err) {
         d = t->cfg.settle_ms;
       set_retry_message(j, "the create failed", err, d);
       j->maybe_created = true;
-      sk__cjobs_schedule(j, j->kind == SK_CJOB_VERTEX ? SK__CJOB_OP_LOOKUP : SK__CJOB_OP_CREATE, d);
+      if (j->cancel != SK_CJOB_CANCEL_NONE)
+        plan_create(j, d); /* a lookup: no create once a cancel was asked */
+      else
+        sk__cjobs_schedule(j, j->kind == SK_CJOB_VERTEX ? SK__CJOB_OP_LOOKUP : SK__CJOB_OP_CREATE,
+                           d);
       return;
     }
     sk__cjob_fail(j, err->message);
@@ -569,6 +595,8 @@ sk_cjobs_t *sk_cjobs_create(uv_loop_t *loop, sk_http_t *http, const sk_cjobs_con
     t->cfg.sagemaker_burst = 10;
   if (t->cfg.request_timeout_ms <= 0)
     t->cfg.request_timeout_ms = 30000;
+  if (t->cfg.retry_base_ms <= 0)
+    t->cfg.retry_base_ms = RETRY_BASE_MS;
   if (t->cfg.settle_ms == 0)
     t->cfg.settle_ms = SK_CJOBS_SETTLE_MS;
   t->settled_at = loop_now(t) + (t->cfg.settle_ms > 0 ? t->cfg.settle_ms : 0);

@@ -80,8 +80,11 @@
  *  sk_cjobs_cancel sends the cancel (Vertex :cancel, Stop*Job) with
  *  retries (bounded: SK_CJOBS_CANCEL_TRIES, then info.cancel is
  *  SK_CJOB_CANCEL_GAVE_UP). A job still being submitted is cancelled as
- *  soon as its name is known; one whose create has not been sent yet is
- *  never created (phase CANCELLED, cancel ACCEPTED). After the cancel is
+ *  soon as its name is known (a failed lookup for that name counts as a
+ *  failed try, so a cloud that never answers cannot hold a cancel pending
+ *  for ever); one whose create has not been sent yet is never created
+ *  (phase CANCELLED, cancel ACCEPTED), nor is one whose cancel was given
+ *  up on. After giving up, a job is still followed until it ends. After the cancel is
  *  accepted the job is still polled until it reports a terminal state. A
  *  refused cancel is followed by a status request (the job may have
  *  ended, which is why it was refused) before the next try. Nothing, a
@@ -182,6 +185,8 @@ typedef struct sk_cjobs_config {
   int64_t settle_ms;        /* Vertex: how long a create whose sender died or lost the answer
                                may still be under way at the server; default
                                SK_CJOBS_SETTLE_MS, < 0 for none (tests) */
+  int64_t retry_base_ms;    /* the first wait after a failed request, doubling to 60 s;
+                               default 1000 (tests shorten it) */
   uint64_t seed;            /* jitter; 0 = from the clock */
   /* Called from the loop whenever a job's info changed (phase, name,
    * state, cancel; outputs and the final message come with the phase),

@@ -42,6 +42,7 @@ typedef enum { CF_VERTEX, CF_SAGEMAKER } cf_mode_t;
 enum { CF_OP_CREATE = 1, CF_OP_GET = 2, CF_OP_LIST = 4, CF_OP_CANCEL = 8, CF_OP_ANY = 15 };
 
 typedef enum {
+  /* The error answers come delay_ms late, nothing done. */
   CF_F_THROTTLE, /* 429 RESOURCE_EXHAUSTED + RetryInfo / ThrottlingException */
   CF_F_503,
   CF_F_RESET,    /* reset at once, nothing done */
@@ -573,7 +574,7 @@ static void cf_handler(ts_conn_t *c, const ts_req_t *q, void *arg) {
   }
   if (faulted && x.kind != CF_F_LOST && x.kind != CF_F_SILENT && x.kind != CF_F_SLOW) {
     cf_fault_answer(f, &x, &a);
-    cf_send(c, &a, 0);
+    cf_send(c, &a, x.delay_ms);
     free(a.body);
     return;
   }

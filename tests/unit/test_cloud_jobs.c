@@ -545,6 +545,51 @@ TEST(cancel_while_submitting) {
   cf_env_finish(&e);
 }
 
+static bool cancel_settled(void *arg) {
+  cf_env_t *e = arg;
+  sk_cjob_info_t info;
+  return sk_cjobs_info(e->t, KEY, &info) == 0 && info.cancel != SK_CJOB_CANCEL_PENDING;
+}
+
+/* A cancel waiting for the name of a job whose create lost its answer,
+ * while every lookup fails: each failed lookup counts as a failed try of
+ * the cancel, which is given up on after SK_CJOBS_CANCEL_TRIES (a stuck
+ * cancel would hold the Workflow's finalizer for ever); no second create
+ * is ever sent. */
+TEST(cancel_gives_up_when_lookups_fail) {
+  cf_env_t e;
+  REQUIRE(cf_env_init(&e, CF_VERTEX) == 0);
+  e.cfg.retry_base_ms = 2;
+  REQUIRE(cf_env_start(&e) == 0);
+  const char *states[] = {"JOB_STATE_RUNNING"};
+  cf_script(&e.fake, states, 1);
+  cf_fault(&e.fake, CF_OP_CREATE, CF_F_LOST, 0, NULL);
+  for (int i = 0; i < SK_CJOBS_CANCEL_TRIES + 1; i++)
+    cf_fault(&e.fake, CF_OP_LIST, CF_F_503, 0, NULL);
+  json_t *body = vertex_body(true);
+  sk_cjob_desc_t d = desc_for(&e, body);
+  CHECK_INT(cf_ensure(&e, &d), 0);
+  at_least_t one = {&e.fake.creates, 1};
+  REQUIRE(cf_run_until(&e, at_least, &one, 10000));
+  CHECK_INT(cf_cancel(&e, KEY), 0);
+  CHECK(cf_run_until(&e, cancel_settled, &e, 20000));
+  sk_cjob_info_t info;
+  CHECK_INT(sk_cjobs_info(e.t, KEY, &info), 0);
+  CHECK_INT(info.cancel, SK_CJOB_CANCEL_GAVE_UP);
+  CHECK_INT(info.phase, SK_CJOB_SUBMITTING);
+  /* Every failed lookup after the cancel counted (one may have come
+   * before it). */
+  CHECK(e.fake.lists >= SK_CJOBS_CANCEL_TRIES && e.fake.lists <= SK_CJOBS_CANCEL_TRIES + 1);
+  /* The lookups go on; once one answers, the job is followed, and no
+   * other create was sent. */
+  CHECK(cf_wait_phase(&e, KEY, SK_CJOB_RUNNING, 20000));
+  CHECK_INT(e.fake.creates, 1);
+  CHECK_INT(e.fake.executed_creates, 1);
+  CHECK_INT(e.fake.cancels, 0);
+  json_decref(body);
+  cf_env_finish(&e);
+}
+
 TEST(bad_descs) {
   cf_env_t e;
   REQUIRE(cf_env_init(&e, CF_VERTEX) == 0 && cf_env_start(&e) == 0);
@@ -662,6 +707,7 @@ int main(void) {
   RUN(settle_before_lookup);
   RUN(cancel_running);
   RUN(cancel_while_submitting);
+  RUN(cancel_gives_up_when_lookups_fail);
   RUN(bad_descs);
   RUN(project_from_google_credentials);
   RUN(destroy_in_flight);

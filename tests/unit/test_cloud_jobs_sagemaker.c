@@ -261,6 +261,36 @@ TEST(no_create_follows_or_cancels) {
   cf_env_finish(&e);
 }
 
+/* A cancel asked while a create is on the wire that then fails: what
+ * follows is a describe by name, never another create. */
+TEST(cancel_during_failed_create_sends_no_create) {
+  cf_env_t e;
+  REQUIRE(cf_env_init(&e, CF_SAGEMAKER) == 0 && cf_env_start(&e) == 0);
+  const char *states[] = {"InProgress"};
+  cf_script(&e.fake, states, 1);
+  cf_fault(&e.fake, CF_OP_CREATE, CF_F_503, 200, NULL);
+  json_t *body = sm_body(false);
+  sk_cjob_desc_t d = desc_for(&e, body, false);
+  CHECK_INT(cf_ensure(&e, &d), 0);
+  e.expired = false;
+  uv_timer_start(&e.guard, cf_on_guard, 10000, 0);
+  while (!e.expired && e.fake.creates < 1)
+    uv_run(&e.loop, UV_RUN_ONCE);
+  uv_timer_stop(&e.guard);
+  REQUIRE(e.fake.creates == 1);
+  CHECK_INT(cf_cancel(&e, KEY), 0);
+  /* The job was never made: the describe finds nothing, and that ends it. */
+  CHECK(cf_wait_phase(&e, KEY, SK_CJOB_CANCELLED, 10000));
+  sk_cjob_info_t info;
+  CHECK_INT(sk_cjobs_info(e.t, KEY, &info), 0);
+  CHECK_INT(info.cancel, SK_CJOB_CANCEL_ACCEPTED);
+  CHECK_INT(e.fake.creates, 1);
+  CHECK_INT(e.fake.executed_creates, 0);
+  CHECK_INT(e.fake.gets, 1);
+  json_decref(body);
+  cf_env_finish(&e);
+}
+
 TEST(validation_error) {
   cf_env_t e;
   REQUIRE(cf_env_init(&e, CF_SAGEMAKER) == 0 && cf_env_start(&e) == 0);
@@ -308,6 +338,7 @@ int main(void) {
   RUN(throttled_with_retry_after);
   RUN(processing_stopped);
   RUN(no_create_follows_or_cancels);
+  RUN(cancel_during_failed_create_sends_no_create);
   RUN(validation_error);
   curl_global_cleanup();
   return TEST_DONE();
