@@ -279,6 +279,7 @@ if [[ "$PHASES" == *" single "* || "$PHASES" == *" chain "* ]]; then
         api_metrics "$tmp/single-before.prom"
         cpu0=$(cpu_s "$skeind_pid")
         comp0=$(components_cpu)
+        dropped0=$(skeind_metric '^skein_events_dropped_total')
         run_tool single --namespace bench-single --shape single --count "$N" \
           --concurrency "$CONC"
         comp1=$(components_cpu)
@@ -286,8 +287,9 @@ if [[ "$PHASES" == *" single "* || "$PHASES" == *" chain "* ]]; then
         api_metrics "$tmp/single-after.prom"
         python3 "$root/tests/bench/report.py" writes "$tmp/single-before.prom" \
           "$tmp/single-after.prom" "$N" >"$res/single-writes.json"
+        dropped=$(($(skeind_metric '^skein_events_dropped_total') - dropped0))
         skeind_json "$res/single-skeind.json" "$cpu0" \
-          "{\"components_cpu_s\": $(cpu_diff_json "$comp0" "$comp1")}"
+          "{\"components_cpu_s\": $(cpu_diff_json "$comp0" "$comp1"), \"events_dropped\": $dropped}"
       fi
       stop_skeind "$tmp/skeind.log"
     fi

@@ -187,9 +187,10 @@ def show(d):
                   "   target <= 6: %s" % (per, sw["controller"], sw["controller_non_2xx"],
                                           verdict(per <= 6)))
             ev = sw["by_request"].get("POST events", 0) + sw["by_request"].get("PATCH events", 0)
+            dropped = sk.get("events_dropped") if sk else None
             print("  Events written        %.2f of 2 per workflow%s" % (
-                ev / float(n), " (the recorder dropped the rest: 1000 were waiting)"
-                if ev < 2 * n else ""))
+                ev / float(n), "" if dropped is None else
+                " (skeind's recorder dropped %d: queue full or write failed)" % dropped))
             print("  other writes          %.2f/workflow (scheduler, kwok, leases)" % (
                 sw["other"] / float(n)))
             print("  apiserver latency     %s" % latencies(sw))
