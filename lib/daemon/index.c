@@ -64,6 +64,18 @@ static json_t *entry(sk_daemon_index_t *ix, const char *key, bool create) {
   return e;
 }
 
+/* Drops the key's entry once it holds nothing: a finished Workflow whose
+ * Pods are gone (or that never had any) then costs the index nothing
+ * (four empty containers are 1.3 KB, 13 MB for 10,000 Workflows). */
+static void drop_if_empty(sk_daemon_index_t *ix, const char *key, json_t *e) {
+  if (!e || json_object_size(json_object_get(e, "pods")) ||
+      json_object_size(json_object_get(e, "pending")) ||
+      json_object_size(json_object_get(e, "gone")) ||
+      json_array_size(json_object_get(e, "errors")) || json_object_get(e, "from_rv"))
+    return;
+  json_object_del(ix->root, key);
+}
+
 /* The entry a Pod event changes and the Pod's name; *rc says why not. */
 static json_t *pod_entry(sk_daemon_index_t *ix, const char *wf_key, json_t *pod,
                          const char **name, int *rc) {
@@ -123,6 +135,7 @@ void sk_daemon_index_pod_deleted(sk_daemon_index_t *ix, const char *wf_key, cons
   if (!e)
     return;
   json_object_del(json_object_get(e, "pending"), name);
+  drop_if_empty(ix, wf_key, e);
 }
 
 int sk_daemon_index_create_error(sk_daemon_index_t *ix, const char *wf_key, const char *name,
@@ -149,6 +162,7 @@ int sk_daemon_index_written(sk_daemon_index_t *ix, const char *wf_key, const cha
     return SK_ENOMEM;
   if (!from_rv || !written) {
     drop_written(e);
+    drop_if_empty(ix, wf_key, e);
     return 0;
   }
   if (json_object_set_new(e, "from_rv", json_string(from_rv)) < 0 ||
@@ -174,13 +188,16 @@ json_t *sk_daemon_index_current(sk_daemon_index_t *ix, const char *wf_key, json_
   if (!past)
     return json_object_get(e, "written");
   drop_written(past);
+  drop_if_empty(ix, wf_key, past);
   return cached;
 }
 
 void sk_daemon_index_cache_moved(sk_daemon_index_t *ix, const char *wf_key, const char *rv) {
   json_t *past = moved_past(ix, wf_key, rv);
-  if (past)
+  if (past) {
     drop_written(past);
+    drop_if_empty(ix, wf_key, past);
+  }
 }
 
 void sk_daemon_index_forget(sk_daemon_index_t *ix, const char *wf_key) {
@@ -190,7 +207,8 @@ void sk_daemon_index_forget(sk_daemon_index_t *ix, const char *wf_key) {
 void sk_daemon_index_prune(sk_daemon_index_t *ix, int64_t now_ms) {
   const char *key;
   json_t *e;
-  json_object_foreach(ix->root, key, e) {
+  void *next;
+  json_object_foreach_safe(ix->root, next, key, e) {
     json_t *gone = json_object_get(e, "gone");
     const char *name;
     json_t *t, *tmp;
@@ -198,6 +216,7 @@ void sk_daemon_index_prune(sk_daemon_index_t *ix, int64_t now_ms) {
       if (now_ms - json_integer_value(json_array_get(t, 1)) > SK_DAEMON_TOMBSTONE_MS)
         json_object_del(gone, name);
     }
+    drop_if_empty(ix, key, e);
   }
 }
 
@@ -251,6 +270,8 @@ int sk_daemon_index_inputs(sk_daemon_index_t *ix, const char *wf_key, sk_daemon_
     sk_daemon_inputs_release(in);
     return SK_ENOMEM;
   }
+  /* Nothing handed out is borrowed from an empty entry. */
+  drop_if_empty(ix, wf_key, e);
   return 0;
 }
 

@@ -67,6 +67,8 @@ TEST(created_seen_gone) {
   CHECK_INT(sk_daemon_index_inputs(ix, "ml/wf", &in), 0);
   CHECK_INT(in.ngone, 0);
   sk_daemon_inputs_release(&in);
+  /* With its last tombstone gone the entry holds nothing: let go. */
+  CHECK_INT(sk_daemon_index_workflows(ix), 0);
   json_decref(p1);
   json_decref(p1b);
   sk_daemon_index_destroy(ix);
@@ -85,6 +87,7 @@ TEST(errors_handed_out_once) {
   CHECK_INT(sk_daemon_index_inputs(ix, "ml/wf", &in), 0);
   CHECK_INT(in.nerrors, 0);
   sk_daemon_inputs_release(&in);
+  CHECK_INT(sk_daemon_index_workflows(ix), 0);
   for (int i = 0; i < SK_DAEMON_MAX_CREATE_ERRORS + 5; i++)
     sk_daemon_index_create_error(ix, "ml/wf", "p", "m");
   CHECK_INT(sk_daemon_index_inputs(ix, "ml/wf", &in), 0);
@@ -118,6 +121,10 @@ TEST(own_writes) {
   CHECK_INT((int)v2->refcount, 1);
   CHECK(sk_daemon_index_current(ix, "ml/wf", v1) == v1);
   sk_daemon_index_cache_moved(ix, "ml/other", "11");
+  /* An entry left with nothing in it is let go. */
+  CHECK_INT(sk_daemon_index_workflows(ix), 0);
+  CHECK_INT(sk_daemon_index_written(ix, "ml/wf", "10", v2), 0);
+  CHECK_INT(sk_daemon_index_workflows(ix), 1);
   sk_daemon_index_forget(ix, "ml/wf");
   CHECK_INT(sk_daemon_index_workflows(ix), 0);
   json_decref(v1);
