@@ -31,13 +31,6 @@ static const sk_kube_gvr_t k_wf_gvr = {"skein.dev", "v1alpha1", "workflows"};
 static const sk_kube_gvr_t k_pod_gvr = {"", "v1", "pods"};
 
 /* Arguments of the gauges computed at scrape time. */
-typedef enum { Q_WAIT_SUM, Q_WAIT_MAX, Q_GETS } queue_stat_t;
-
-typedef struct {
-  struct sk_daemon_ctrl *c;
-  queue_stat_t which;
-} queue_gauge_t;
-
 typedef struct {
   struct sk_daemon_ctrl *c;
   size_t phase; /* index in k_phases */
@@ -50,7 +43,6 @@ static const char *const k_phases[] = {"Pending", "Running", "Succeeded", "Faile
 
 struct sk_daemon_ctrl {
   sk_daemon_ctrl_opts_t o;
-  queue_gauge_t queue_gauges[3];
   phase_gauge_t phase_gauges[NPHASES];
   /* Workflows in the cache by phase, kept by the informer's handlers: the
    * cache holds text, and counting at every scrape would parse it all. */
@@ -69,6 +61,7 @@ struct sk_daemon_ctrl {
   bool prune_timer_open;
   /* metrics (NULL when there is no registry) */
   sk_metric_t *m_reconcile;
+  sk_metric_t *m_queue_wait; /* skein_workqueue_wait_seconds */
   sk_metric_t *m_reconcile_errors;
   sk_metric_t *m_steps_started;
   sk_metric_t *m_steps_finished;
@@ -654,16 +647,18 @@ static double queue_depth(void *arg) {
   return (double)sk_kube_wq_len(c->queue);
 }
 
-/* One queue statistic, read at scrape time. */
-static double queue_stat(void *arg) {
-  const queue_gauge_t *g = arg;
+static double queue_longest_wait(void *arg) {
+  sk_daemon_ctrl_t *c = arg;
   sk_kube_wq_stats_t st;
-  sk_kube_wq_stats(g->c->queue, &st);
-  switch (g->which) {
-  case Q_WAIT_SUM: return (double)st.latency_sum_ms / 1000.0;
-  case Q_WAIT_MAX: return (double)st.latency_max_ms / 1000.0;
-  default: return (double)st.gets;
-  }
+  sk_kube_wq_stats(c->queue, &st);
+  return (double)st.latency_max_ms / 1000.0;
+}
+
+/* Each key's time in the queue, from the queue's driver. */
+static void queue_waited(int64_t latency_ms, void *arg) {
+  sk_daemon_ctrl_t *c = arg;
+  if (c->m_queue_wait)
+    sk_metric_observe(c->m_queue_wait, NULL, (double)latency_ms / 1000.0);
 }
 
 static double workflows_in_phase(void *arg) {
@@ -696,25 +691,17 @@ static void register_metrics(sk_daemon_ctrl_t *c) {
   if (sk_metrics_gauge_fn(m, "skein_workqueue_depth", "Workflow keys waiting to be reconciled.",
                           none, &depth) == 0)
     sk_metric_set_fn(depth, NULL, queue_depth, c);
-  /* The queue keeps sums, not buckets: rate(sum) / rate(count) is the
-   * mean wait, and _max the worst since start. */
-  static const struct {
-    const char *name, *help;
-    queue_stat_t which;
-  } qstats[] = {
-      {"skein_workqueue_wait_seconds_sum",
-       "Total time Workflow keys waited in the queue before a reconcile.", Q_WAIT_SUM},
-      {"skein_workqueue_wait_seconds_count", "Keys handed from the queue to a reconcile.",
-       Q_GETS},
-      {"skein_workqueue_wait_seconds_max", "Longest time a key waited in the queue.", Q_WAIT_MAX},
-  };
-  for (size_t i = 0; i < 3; i++) {
-    sk_metric_t *g = NULL;
-    c->queue_gauges[i].c = c;
-    c->queue_gauges[i].which = qstats[i].which;
-    if (sk_metrics_gauge_fn(m, qstats[i].name, qstats[i].help, none, &g) == 0)
-      sk_metric_set_fn(g, NULL, queue_stat, &c->queue_gauges[i]);
-  }
+  /* Delays reach minutes (backoff, rate limit), so the buckets do too. */
+  static const double waits[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                 0.5,   1,     2.5,  5,     10,   30,  60};
+  sk_metrics_histogram(m, "skein_workqueue_wait_seconds",
+                       "Time a Workflow key waited in the queue before its reconcile.", none,
+                       waits, sizeof(waits) / sizeof(waits[0]), &c->m_queue_wait);
+  sk_metric_t *longest = NULL;
+  if (sk_metrics_gauge_fn(m, "skein_workqueue_longest_wait_seconds",
+                          "Longest time a Workflow key waited in the queue since start.", none,
+                          &longest) == 0)
+    sk_metric_set_fn(longest, NULL, queue_longest_wait, c);
   if (sk_metrics_gauge_fn(m, "skein_workflows", "Workflows in the cache, by phase.", phase,
                           &wf) == 0) {
     for (size_t i = 0; i < NPHASES; i++) {
@@ -782,7 +769,7 @@ fail:
 }
 
 int sk_daemon_ctrl_start(sk_daemon_ctrl_t *c) {
-  sk_kube_wq_driver_t d = {c->o.workers ? c->o.workers : 4, reconcile_key, NULL, c};
+  sk_kube_wq_driver_t d = {c->o.workers ? c->o.workers : 4, reconcile_key, NULL, c, queue_waited};
   int rc = sk_kube_wq_attach(c->queue, c->o.loop, &d);
   if (rc < 0)
     return rc;

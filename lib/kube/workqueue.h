@@ -158,6 +158,9 @@ typedef struct {
    * flight any more; the queue may be destroyed from it. May be NULL. */
   void (*on_drained)(sk_kube_wq_t *q, void *arg);
   void *arg;
+  /* Called from the loop with each key's queue latency, just before its
+   * handler (for a histogram: the stats keep only sums). May be NULL. */
+  void (*on_wait)(int64_t latency_ms, void *arg);
 } sk_kube_wq_driver_t;
 
 /* Attaches the queue to loop (driver copied): from now on the handler is

@@ -47,9 +47,12 @@ static void dispatch(sk_kube_wq_t *q) {
   unsigned n = 0;
   while (q->processing < q->drv.workers && n < DISPATCH_BATCH) {
     const char *key;
-    if (sk_kube_wq_get(q, &key, NULL) < 0)
+    int64_t waited = 0;
+    if (sk_kube_wq_get(q, &key, &waited) < 0)
       break;
     n++;
+    if (q->drv.on_wait)
+      q->drv.on_wait(waited, q->drv.arg);
     q->drv.handle(q, key, q->drv.arg);
     /* The handler may have destroyed the queue; its memory stays until the
      * handles have closed, but nothing else may be touched. */

@@ -226,11 +226,13 @@ skeind_json() { # FILE CPU0 [EXTRA-JSON]: skeind's process figures and queue
   local extra=${3:-} queue
   [[ -n "$extra" ]] || extra='{}'
   queue=$(curl -fsS --max-time 10 "http://127.0.0.1:$metrics_port/metrics" 2>/dev/null |
-    awk '/^skein_workqueue_wait_seconds_(sum|count|max) / {printf "%s=%s ", $1, $2}')
+    awk '/^skein_workqueue_(wait_seconds_(sum|count)|longest_wait_seconds) / {
+      printf "%s=%s ", $1, $2}')
   python3 -c 'import json,sys
 d = {"cpu_s": round(float(sys.argv[2]) - float(sys.argv[3]), 2), "rss_kb": int(sys.argv[4] or 0),
      "hwm_kb": int(sys.argv[5] or 0), "skeind_writes": int(sys.argv[6] or 0)}
-d["queue"] = {k.replace("skein_workqueue_wait_seconds_", ""): float(v)
+d["queue"] = {k.replace("skein_workqueue_longest_wait_seconds", "max")
+               .replace("skein_workqueue_wait_seconds_", ""): float(v)
               for k, v in (kv.split("=") for kv in sys.argv[8].split())}
 d.update(json.loads(sys.argv[7]))
 json.dump(d, open(sys.argv[1], "w"))' "$1" "$(cpu_s "$skeind_pid")" "$2" \

@@ -250,6 +250,15 @@ TEST(pods_listed_before_their_workflow_are_not_forgotten) {
           "Succeeded",
           written_phase(&a), a.puts, a.creates);
   CHECK(sk_daemon_ctrl_synced(e.ctrl));
+  /* Each key's wait in the queue went into the histogram. */
+  sk_buf_t b;
+  sk_buf_init(&b, 1 << 20);
+  sk_metrics_render(m, &b);
+  const char *count = b.data ? strstr(b.data, "\nskein_workqueue_wait_seconds_count ") : NULL;
+  CHECK(count && strtol(count + strlen("\nskein_workqueue_wait_seconds_count "), NULL, 10) >= 1);
+  CHECK(b.data && strstr(b.data, "skein_workqueue_wait_seconds_bucket{le=\"+Inf\"}"));
+  CHECK(b.data && strstr(b.data, "\nskein_workqueue_longest_wait_seconds "));
+  sk_buf_release(&b);
 
   /* skein_workflows follows the cache: counted at each change, not by
    * walking (and parsing) the cache at every scrape. The watch shows the

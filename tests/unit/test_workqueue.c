@@ -406,7 +406,16 @@ typedef struct {
   int drained;
   int destroy_on_drain;
   int hold; /* keep handed-out keys in flight: never start the finisher */
+  int waits;             /* on_wait calls */
+  int64_t longest_wait;  /* the longest latency on_wait saw */
 } lt_t;
+
+static void lt_waited(int64_t latency_ms, void *arg) {
+  lt_t *lt = arg;
+  lt->waits++;
+  if (latency_ms > lt->longest_wait)
+    lt->longest_wait = latency_ms;
+}
 
 static void lt_finish(uv_timer_t *t) {
   lt_t *lt = t->data;
@@ -497,7 +506,7 @@ TEST(driver_workers_delays_and_drain) {
   int64_t t0 = sk_time_mono_ms();
   sk_kube_wq_add_in(lt.q, "late", 40);
   sk_kube_wq_driver_t drv = {.workers = 3, .handle = lt_handle, .on_drained = lt_drained,
-                             .arg = &lt};
+                             .arg = &lt, .on_wait = lt_waited};
   CHECK_INT(sk_kube_wq_attach(lt.q, &lt.loop, &drv), 0);
   CHECK_INT(sk_kube_wq_attach(lt.q, &lt.loop, &drv), SK_ESTATE);
   /* Nothing is handed out before the loop runs. */
@@ -514,6 +523,9 @@ TEST(driver_workers_delays_and_drain) {
   sk_kube_wq_stats(lt.q, &st);
   CHECK_INT(st.gets, 53);
   CHECK_INT(st.processing, 0);
+  /* Each key handed out reported its wait, which the stats' max covers. */
+  CHECK_INT(lt.waits, 53);
+  CHECK(lt.longest_wait <= st.latency_max_ms);
   /* Shutdown with a key queued and one delayed: dropped; drained follows
    * from the loop and may destroy the queue. */
   sk_kube_wq_add_in(lt.q, "never", 60000);
