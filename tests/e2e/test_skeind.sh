@@ -198,6 +198,13 @@ if [[ -n $creates ]] && ((creates >= 59)); then
 else
   fail "metrics: skein_kube_requests_total create 201: '$creates', want >= 59"
 fi
+# docs/metrics.md names every metric skeind exports, and nothing else.
+served=$(sed -n 's/^# TYPE \(skein_[a-z_]*\) .*/\1/p' "$tmp/metrics.txt" | sort -u)
+documented=$(grep -o '^| `skein_[a-z_]*`' "$SKEIN_SOURCE_DIR/docs/metrics.md" | tr -d '|` ' | sort -u)
+expect "metrics served but not in docs/metrics.md" \
+  "$(comm -23 <(echo "$served") <(echo "$documented") | tr '\n' ' ')" ""
+expect "metrics in docs/metrics.md but not served" \
+  "$(comm -13 <(echo "$served") <(echo "$documented") | tr '\n' ' ')" ""
 
 # --- shutdown ----------------------------------------------------------------
 
