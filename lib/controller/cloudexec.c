@@ -9,7 +9,10 @@
  *    attempt: N, name: <the cloud's name>, state: <the cloud's state>,
  *    done: true}
  * name and state appear once the tracker knows them; done once nothing of
- * that attempt runs in the cloud any more.
+ * that attempt runs in the cloud any more. When a new attempt starts while
+ * an earlier attempt's job is not done (its cancel is still being asked),
+ * the new ref carries the earlier ones in "earlier": [refs], each dropped
+ * once done, so that a restarted skeind still cancels them (C4).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,15 +65,56 @@ static int ref_attempt(json_t *ref, int fallback) {
 
 /* ---- the executor ---- */
 
+/* Appends a copy of ref, without its own earlier list, to earlier when
+ * its job is not done. */
+static int carry_if_open(json_t *earlier, json_t *ref) {
+  if (!is_cloud_ref(ref) || json_is_true(json_object_get(ref, "done")))
+    return 0;
+  json_t *copy = json_copy(ref);
+  if (!copy)
+    return SK_ENOMEM;
+  json_object_del(copy, "earlier");
+  return json_array_append_new(earlier, copy) < 0 ? SK_ENOMEM : 0;
+}
+
+/* C4: the earlier attempts' jobs still to be cancelled, from the ref the
+ * new attempt's ref replaces (a new reference, NULL when there is none). */
+static int earlier_refs(const sk_action_t *act, json_t **out) {
+  *out = NULL;
+  json_t *prev = act->prev_ref;
+  if (!is_cloud_ref(prev) || ref_attempt(prev, 0) == act->attempt)
+    return 0;
+  json_t *earlier = json_array();
+  if (!earlier)
+    return SK_ENOMEM;
+  int rc = carry_if_open(earlier, prev);
+  size_t i;
+  json_t *e;
+  json_array_foreach(json_object_get(prev, "earlier"), i, e) {
+    if (rc == 0)
+      rc = carry_if_open(earlier, e);
+  }
+  if (rc < 0 || json_array_size(earlier) == 0) {
+    json_decref(earlier);
+    return rc;
+  }
+  *out = earlier;
+  return 0;
+}
+
 /* C1: the start is recorded with a ref naming the job's kind and attempt;
  * the job itself is asked for by sk__cloud_sync once this status is the
  * one to be written. */
 static int cloud_start(sk__rctx_t *c, const sk_action_t *act) {
   json_t *ref = json_pack("{s:s, s:i}", "kind", ref_kind(act->step->kind, act->body), "attempt",
                           act->attempt);
-  if (!ref || json_object_set_new(c->fresh, act->instance, json_integer(act->attempt)) < 0) {
+  json_t *earlier = NULL;
+  int rc = ref ? earlier_refs(act, &earlier) : SK_ENOMEM;
+  if (rc == 0 && earlier && json_object_set_new(ref, "earlier", earlier) < 0)
+    rc = SK_ENOMEM;
+  if (rc < 0 || json_object_set_new(c->fresh, act->instance, json_integer(act->attempt)) < 0) {
     json_decref(ref);
-    return SK_ENOMEM;
+    return rc < 0 ? rc : SK_ENOMEM;
   }
   return sk__obs_push(c, SK_OBS_STARTED, act->instance, act->attempt, c->now, NULL, NULL, ref);
 }
@@ -263,12 +307,48 @@ static bool has_cloud_step(const sk__rctx_t *c) {
   return false;
 }
 
+/* C4 for the earlier attempts a ref carries: each is brought up to date
+ * from the tracker and cancelled until done, then dropped from the list.
+ * *pending is set while any is not done. */
+static int sync_earlier(sk__rctx_t *c, const sk_step_status_t *r, bool *pending) {
+  json_t *earlier = json_object_get(r->ref, "earlier");
+  if (!json_is_array(earlier))
+    return 0;
+  for (size_t k = json_array_size(earlier); k-- > 0;) {
+    json_t *e = json_array_get(earlier, k);
+    int attempt = ref_attempt(e, 0);
+    const sk_controller_job_t *j = find_job(c, r->name, attempt);
+    bool gave_up = false;
+    int rc = is_cloud_ref(e) ? update_ref(c, e, j, &gave_up) : 0;
+    if (rc == 0 && gave_up)
+      rc = gave_up_event(c, r->name, e);
+    if (rc < 0)
+      return rc;
+    if (!is_cloud_ref(e) || json_is_true(json_object_get(e, "done"))) {
+      if (json_array_remove(earlier, k) < 0)
+        return SK_ENOMEM;
+      continue;
+    }
+    *pending = true;
+    rc = push_job_op(c, SK_CONTROLLER_OP_CANCEL_JOB, r->name, attempt, kind_of_ref(e),
+                     record_body(c, r, record_step(c, r)), sk__jstr(e, "name"), false);
+    if (rc < 0)
+      return rc;
+  }
+  if (json_array_size(earlier) == 0)
+    json_object_del(r->ref, "earlier");
+  return 0;
+}
+
 int sk__cloud_sync(sk__rctx_t *c) {
   bool pending = false;
   for (size_t i = 0; i < c->st.nsteps; i++) {
     sk_step_status_t *r = &c->st.steps[i];
     if (!is_cloud_ref(r->ref))
       continue;
+    int erc = sync_earlier(c, r, &pending);
+    if (erc < 0)
+      return erc;
     int attempt = ref_attempt(r->ref, r->attempt);
     const sk_controller_job_t *j = find_job(c, r->name, attempt);
     bool gave_up = false;
@@ -308,7 +388,14 @@ int sk__cloud_deleting(sk__rctx_t *c) {
   bool pending = false;
   for (size_t i = 0; i < c->st.nsteps; i++) {
     sk_step_status_t *r = &c->st.steps[i];
-    if (!is_cloud_ref(r->ref) || json_is_true(json_object_get(r->ref, "done")))
+    if (!is_cloud_ref(r->ref))
+      continue;
+    /* Nothing is written on the way out: the earlier attempts' jobs are
+     * cancelled from the stored list, and their news is not kept. */
+    int erc = sync_earlier(c, r, &pending);
+    if (erc < 0)
+      return erc;
+    if (json_is_true(json_object_get(r->ref, "done")))
       continue;
     int attempt = ref_attempt(r->ref, r->attempt);
     const sk_controller_job_t *j = find_job(c, r->name, attempt);

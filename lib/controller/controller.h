@@ -159,10 +159,11 @@
  *      reconcile until it is done (no_create: after a restart, a job that
  *      was never created is not created to be cancelled). A cancel given
  *      up on after the tracker's retries is a Warning event
- *      CloudJobCancelFailed naming the job, and counts as done.
- *      Known limit: when a retry starts the next attempt, the ref moves to
- *      it; an earlier attempt's cancel still in progress then rests on
- *      the running driver alone.
+ *      CloudJobCancelFailed naming the job, and counts as done. When a
+ *      retry starts the next attempt before an earlier attempt's job is
+ *      done, the new ref carries the earlier ref in its "earlier" list,
+ *      which gets CANCEL_JOB the same way until done and is then dropped:
+ *      a restart between the two cannot lose that cancel.
  *  C5. The finalizer SK_CONTROLLER_FINALIZER is added (ADD_FINALIZER,
  *      before any ENSURE_JOB of that reconcile) to a running Workflow
  *      that has a cloud step, and removed (REMOVE_FINALIZER) once the

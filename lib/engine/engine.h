@@ -255,6 +255,10 @@ typedef struct sk_action {
   const sk_step_t *step;  /* borrowed from the workflow */
   json_t *body;           /* START: the step's kind body, templates expanded (own reference) */
   char *reason;           /* KILL: why, for logs */
+  json_t *prev_ref;       /* START of a retry: the ref of the attempt before, which the
+                             record no longer holds (own reference), or NULL; an
+                             executor whose earlier work may still need stopping
+                             carries it on */
 } sk_action_t;
 
 typedef struct sk_transition {

@@ -32,6 +32,7 @@ void sk_engine_out_release(sk_engine_out_t *out) {
     free(out->actions[i].instance);
     free(out->actions[i].reason);
     json_decref(out->actions[i].body);
+    json_decref(out->actions[i].prev_ref);
   }
   free(out->actions);
   for (size_t i = 0; i < out->ntransitions; i++) {
@@ -559,10 +560,15 @@ static int try_start(sk__plan_t *p, size_t s, sk_step_status_t *r, slots_t *sl, 
   r->next_poll_at_ms = 0;
   json_decref(r->outputs);
   r->outputs = NULL;
-  json_decref(r->ref);
+  json_t *prev_ref = r->ref;
   r->ref = NULL;
   sl->running++;
-  return push_action(p, SK_ACT_START, r, body, NULL);
+  rc = push_action(p, SK_ACT_START, r, body, NULL);
+  if (rc == 0)
+    p->out->actions[p->out->nactions - 1].prev_ref = prev_ref;
+  else
+    json_decref(prev_ref);
+  return rc;
 }
 
 static int start_ready(sk__plan_t *p, bool *progress) {

@@ -278,6 +278,82 @@ TEST(retry_after_a_failed_job_makes_a_new_one) {
   cluster_release(&k);
 }
 
+/* C4 across a restart: a retry starts the next attempt while the earlier
+ * attempt's cancel has no answer yet. The new ref carries the earlier one,
+ * so a restarted driver asks for that cancel again (and creates nothing),
+ * and the earlier ref is dropped once its cancel is done. */
+TEST(an_earlier_attempts_cancel_survives_a_restart) {
+  cluster_t k;
+  cluster_init(&k, "  steps:\n"
+                   "    - name: train\n      timeoutSeconds: 60\n"
+                   "      retry: {limit: 1, backoff: {seconds: 10}}\n"
+                   "      vertex: {project: p, location: us-central1,\n"
+                   "               customJob: {jobSpec: {workerPoolSpecs: [{}]}}}\n");
+  REQUIRE(k.wf);
+  settle(&k);
+  k.cancel_slow = true;
+  k.now += SEC(61);
+  settle(&k);
+  CHECK_STR(rec_str(&k, "train", "phase"), "Pending");
+  CHECK_INT(k.job_cancels, 1);
+  k.now += SEC(11);
+  settle(&k);
+  CHECK_STR(rec_str(&k, "train", "phase"), "Running");
+  CHECK_INT(rec_int(&k, "train", "attempt"), 2);
+  CHECK_INT(k.job_creates, 2);
+  json_t *earlier = json_object_get(ref_of(&k, "train"), "earlier");
+  REQUIRE(json_array_size(earlier) == 1);
+  json_t *e = json_array_get(earlier, 0);
+  CHECK_INT(json_integer_value(json_object_get(e, "attempt")), 1);
+  CHECK_STR(json_string_value(json_object_get(e, "name")), "job-train/1");
+  CHECK(!json_object_get(e, "done"));
+  CHECK(wf_has_finalizer(&k));
+  /* The driver restarts: the earlier attempt's cancel is asked again, by
+   * its recorded name, and no job is created for it. */
+  tracker_restart(&k);
+  settle(&k);
+  CHECK_INT(k.job_cancels, 2); /* attempt 1's, asked again; attempt 2 is only followed */
+  CHECK_INT(k.job_creates, 2);
+  /* The cloud answers: the earlier ref is dropped; attempt 2 runs on. */
+  k.cancel_slow = false;
+  settle(&k);
+  CHECK(json_object_get(ref_of(&k, "train"), "earlier") == NULL);
+  CHECK_STR(rec_str(&k, "train", "phase"), "Running");
+  CHECK_STR(ref_str(&k, "train", "name"), "job-train/2");
+  CHECK_INT(k.job_creates, 2);
+  cluster_release(&k);
+}
+
+/* Deleting while an earlier attempt's cancel has no answer: the
+ * finalizer stays until both attempts' cancels are done. */
+TEST(deleting_waits_for_an_earlier_attempts_cancel) {
+  cluster_t k;
+  cluster_init(&k, "  steps:\n"
+                   "    - name: train\n      timeoutSeconds: 60\n"
+                   "      retry: {limit: 1, backoff: {seconds: 10}}\n"
+                   "      vertex: {project: p, location: us-central1,\n"
+                   "               customJob: {jobSpec: {workerPoolSpecs: [{}]}}}\n");
+  REQUIRE(k.wf);
+  settle(&k);
+  k.cancel_slow = true;
+  k.now += SEC(61);
+  settle(&k);
+  k.now += SEC(11);
+  settle(&k);
+  REQUIRE(json_array_size(json_object_get(ref_of(&k, "train"), "earlier")) == 1);
+  json_object_set_new(json_object_get(k.wf, "metadata"), "deletionTimestamp",
+                      json_string("2026-01-01T00:02:00Z"));
+  settle(&k);
+  CHECK(!k.wf_deleted);
+  CHECK_INT(k.job_cancels, 2); /* attempt 1's earlier one, and attempt 2's */
+  CHECK_LOG(&k, "job cancel train/2 (no answer yet)");
+  k.cancel_slow = false;
+  settle(&k);
+  CHECK(k.wf_deleted);
+  CHECK_INT(k.job_creates, 2);
+  cluster_release(&k);
+}
+
 int main(void) {
   RUN(start_is_stored_before_the_job_is_asked_for);
   RUN(vertex_job_succeeds_and_outputs_flow);
@@ -291,5 +367,7 @@ int main(void) {
   RUN(deleting_before_any_job_exists_creates_none);
   RUN(cancelled_outside_fails_the_step);
   RUN(retry_after_a_failed_job_makes_a_new_one);
+  RUN(an_earlier_attempts_cancel_survives_a_restart);
+  RUN(deleting_waits_for_an_earlier_attempts_cancel);
   return TEST_DONE();
 }

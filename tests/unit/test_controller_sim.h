@@ -95,6 +95,7 @@ typedef struct cluster {
   int job_adopts;      /* ensures that found the job instead of creating it */
   int job_cancels;     /* cancel requests that reached a job */
   bool cancel_refused; /* the cloud refuses cancels: the tracker gives up */
+  bool cancel_slow;    /* the cloud has not answered cancels yet: they stay pending */
   int finalizer_adds;
   int finalizer_removes;
   int job_changes;     /* tracker ops that changed something (settle's measure) */
@@ -246,6 +247,15 @@ SIM void apply_job_op(cluster_t *k, const sk_controller_op_t *op) {
     }
     json_object_set_new(k->jobs, key, j);
     k->job_changes++;
+  }
+  if (cancel && k->cancel_slow) {
+    if (!json_is_true(json_object_get(j, "cancel_asked"))) {
+      json_object_set_new(j, "cancel_asked", json_true());
+      k->job_cancels++;
+      k->job_changes++;
+      sk_buf_printf(&k->log, "job cancel %s (no answer yet)\n", key);
+    }
+    return;
   }
   if (cancel && !json_is_true(json_object_get(j, "cancel_done")) &&
       !json_is_true(json_object_get(j, "cancel_gave_up"))) {
