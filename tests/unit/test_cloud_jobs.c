@@ -294,6 +294,19 @@ TEST(resume_by_name) {
   cf_env_finish(&e);
 }
 
+/* A job the fake already has, with the labels skein puts on step "train"
+ * of the given attempt of Workflow UID: what a create sent by an earlier
+ * life of the daemon left behind. */
+static cf_job_t *labelled_job(cf_fake_t *f, const char *name, int attempt) {
+  cf_job_t *j = cf_new_job(f, name);
+  if (j) {
+    snprintf(j->uid, sizeof(j->uid), "%s", UID);
+    snprintf(j->step, sizeof(j->step), "%s", "train");
+    snprintf(j->attempt, sizeof(j->attempt), "%d", attempt);
+  }
+  return j;
+}
+
 /* adopt_first: a create may have been sent by an earlier life. The list
  * (here a server that ignores the filter, one job a page) is searched page
  * by page, and only a job with all three labels is adopted. */
@@ -307,11 +320,7 @@ TEST(adopt_first_pages_through) {
   for (int i = 0; i < 4; i++) {
     char name[100];
     snprintf(name, sizeof(name), "projects/proj/locations/us-central1/customJobs/%d", 50 + i);
-    cf_job_t *j = cf_new_job(&e.fake, name);
-    REQUIRE(j);
-    snprintf(j->uid, sizeof(j->uid), "%s", UID);
-    snprintf(j->step, sizeof(j->step), "%s", "train");
-    snprintf(j->attempt, sizeof(j->attempt), "%d", i == 3 ? 1 : 2 + i); /* the 4th is ours */
+    REQUIRE(labelled_job(&e.fake, name, i == 3 ? 1 : 2 + i)); /* the 4th is ours */
   }
   json_t *body = vertex_body(true);
   sk_cjob_desc_t d = cf_desc(&e, SK_CJOB_VERTEX, UID, KEY, "train", body);
@@ -357,12 +366,7 @@ TEST(adopt_first_pages_through) {
  * tracker waits settle_ms first, finds it, and creates nothing. */
 static void add_late_job(uv_timer_t *t) {
   cf_env_t *e = t->data;
-  cf_job_t *j = cf_new_job(&e->fake, "projects/proj/locations/us-central1/customJobs/77");
-  if (j) {
-    snprintf(j->uid, sizeof(j->uid), "%s", UID);
-    snprintf(j->step, sizeof(j->step), "%s", "train");
-    snprintf(j->attempt, sizeof(j->attempt), "%d", 1);
-  }
+  labelled_job(&e->fake, "projects/proj/locations/us-central1/customJobs/77", 1);
   uv_close((uv_handle_t *)t, NULL);
 }
 
