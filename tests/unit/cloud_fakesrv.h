@@ -763,23 +763,34 @@ static CF_UNUSED bool cf_run_until(cf_env_t *e, bool (*cond)(void *), void *arg,
 static bool cf_never(void *arg) { return false; }
 static CF_UNUSED void cf_run_for(cf_env_t *e, uint64_t ms) { cf_run_until(e, cf_never, NULL, ms); }
 
-typedef struct {
+/* A wait for one job's info to pass test (with phase or text to compare
+ * against), or for on_change to have reported phase. */
+typedef struct cf_wait cf_wait_t;
+struct cf_wait {
   cf_env_t *e;
   const char *key;
   int phase;
   const char *text; /* the state, or the part of the message, waited for */
-} cf_wait_t;
+  bool (*test)(const sk_cjob_info_t *info, const cf_wait_t *w);
+};
 
-static bool cf_phase_is(void *arg) {
+static bool cf_info_passes(void *arg) {
   cf_wait_t *w = arg;
   sk_cjob_info_t info;
-  return sk_cjobs_info(w->e->t, w->key, &info) == 0 && (int)info.phase == w->phase;
+  return sk_cjobs_info(w->e->t, w->key, &info) == 0 && w->test(&info, w);
+}
+
+static bool cf_wait_info(cf_wait_t w, uint64_t ms) {
+  return cf_run_until(w.e, cf_info_passes, &w, ms);
+}
+
+static bool cf_phase_is(const sk_cjob_info_t *i, const cf_wait_t *w) {
+  return (int)i->phase == w->phase;
 }
 
 static CF_UNUSED bool cf_wait_phase(cf_env_t *e, const char *key, sk_cjob_phase_t p,
                                     uint64_t ms) {
-  cf_wait_t w = {e, key, (int)p, NULL};
-  return cf_run_until(e, cf_phase_is, &w, ms);
+  return cf_wait_info((cf_wait_t){.e = e, .key = key, .phase = (int)p, .test = cf_phase_is}, ms);
 }
 
 static bool cf_seen(void *arg) {
@@ -790,50 +801,37 @@ static bool cf_seen(void *arg) {
 /* Waits until on_change has reported a job in phase p (changes come from
  * the loop, after the answer that caused them). */
 static CF_UNUSED bool cf_wait_seen(cf_env_t *e, sk_cjob_phase_t p, uint64_t ms) {
-  cf_wait_t w = {e, NULL, (int)p, NULL};
+  cf_wait_t w = {.e = e, .phase = (int)p};
   return cf_run_until(e, cf_seen, &w, ms);
 }
 
-static bool cf_state_is(void *arg) {
-  cf_wait_t *w = arg;
-  sk_cjob_info_t info;
-  return sk_cjobs_info(w->e->t, w->key, &info) == 0 && info.state &&
-         strcmp(info.state, w->text) == 0;
+static bool cf_state_is(const sk_cjob_info_t *i, const cf_wait_t *w) {
+  return i->state && strcmp(i->state, w->text) == 0;
 }
 
 /* Waits until the job's cloud state is state: the phase alone cannot tell
  * a job the cloud has shown running from one still being looked at. */
 static CF_UNUSED bool cf_wait_state(cf_env_t *e, const char *key, const char *state,
                                     uint64_t ms) {
-  cf_wait_t w = {e, key, 0, state};
-  return cf_run_until(e, cf_state_is, &w, ms);
+  return cf_wait_info((cf_wait_t){.e = e, .key = key, .text = state, .test = cf_state_is}, ms);
 }
 
-static bool cf_message_has(void *arg) {
-  cf_wait_t *w = arg;
-  sk_cjob_info_t info;
-  return sk_cjobs_info(w->e->t, w->key, &info) == 0 && info.message &&
-         strstr(info.message, w->text) != NULL;
+static bool cf_message_has(const sk_cjob_info_t *i, const cf_wait_t *w) {
+  return i->message && strstr(i->message, w->text) != NULL;
 }
 
 /* Waits until the job's message holds text, as a throttled job's says so
  * while its phase stays the same. */
 static CF_UNUSED bool cf_wait_message(cf_env_t *e, const char *key, const char *text,
                                       uint64_t ms) {
-  cf_wait_t w = {e, key, 0, text};
-  return cf_run_until(e, cf_message_has, &w, ms);
+  return cf_wait_info((cf_wait_t){.e = e, .key = key, .text = text, .test = cf_message_has}, ms);
 }
 
-static bool cf_named(void *arg) {
-  cf_wait_t *w = arg;
-  sk_cjob_info_t info;
-  return sk_cjobs_info(w->e->t, w->key, &info) == 0 && info.name != NULL;
-}
+static bool cf_named(const sk_cjob_info_t *i, const cf_wait_t *w) { return i->name != NULL; }
 
 /* Waits until the job has the cloud's name (it was created or found). */
 static CF_UNUSED bool cf_wait_named(cf_env_t *e, const char *key, uint64_t ms) {
-  cf_wait_t w = {e, key, 0, NULL};
-  return cf_run_until(e, cf_named, &w, ms);
+  return cf_wait_info((cf_wait_t){.e = e, .key = key, .test = cf_named}, ms);
 }
 
 typedef struct {
