@@ -1650,6 +1650,7 @@ def sigv4_verify(method, raw_path, raw_query, header_values, body, service, regi
 NAME_RE = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 ROLE_ARN_RE = re.compile(r"arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+")
 SM_TERMINAL = {"Completed", "Failed", "Stopped"}
+SM_OP_RE = re.compile(r"(Create|Describe|Stop|List)(Training|Processing)Jobs?")
 
 
 def sm_training_state(s):
@@ -1799,7 +1800,7 @@ class SageMakerRole(Role):
             raise AwsError(400, "SerializationException", "Start of structure or map found where not expected.")
         if not isinstance(body, dict):
             raise AwsError(400, "SerializationException", "Start of structure or map found where not expected.")
-        out = getattr(self, "op_" + op)(body)
+        out = self.run_op(op, body)
         self.after(h, lost)
         h.reply(200, out, "application/x-amz-json-1.1", {"x-amzn-RequestId": str(uuid.uuid4())})
 
@@ -2071,15 +2072,6 @@ class SageMakerRole(Role):
         self.raise_validation(errs)
         return {"TrainingJobArn": self.create("training", body, "TrainingJobName")}
 
-    def op_DescribeTrainingJob(self, body):
-        return self.describe("training", body, "TrainingJobName")
-
-    def op_StopTrainingJob(self, body):
-        return self.stop("training", body, "TrainingJobName")
-
-    def op_ListTrainingJobs(self, body):
-        return self.list_jobs("training", body)
-
     def op_CreateProcessingJob(self, body):
         errs = self.require(body, ["ProcessingJobName", "ProcessingResources", "ProcessingResources.ClusterConfig",
                                    "ProcessingResources.ClusterConfig.InstanceCount",
@@ -2091,14 +2083,19 @@ class SageMakerRole(Role):
         self.raise_validation(errs)
         return {"ProcessingJobArn": self.create("processing", body, "ProcessingJobName")}
 
-    def op_DescribeProcessingJob(self, body):
-        return self.describe("processing", body, "ProcessingJobName")
-
-    def op_StopProcessingJob(self, body):
-        return self.stop("processing", body, "ProcessingJobName")
-
-    def op_ListProcessingJobs(self, body):
-        return self.list_jobs("processing", body)
+    def run_op(self, op, body):
+        """Answers one of OPS. Describe, Stop and List take the same steps
+        for training and processing jobs, so the operation's name gives the
+        kind and its name field; each kind's Create checks its own fields."""
+        verb, what = SM_OP_RE.fullmatch(op).groups()
+        if verb == "Create":
+            return getattr(self, "op_" + op)(body)
+        kind, name_field = what.lower(), what + "JobName"
+        if verb == "Describe":
+            return self.describe(kind, body, name_field)
+        if verb == "Stop":
+            return self.stop(kind, body, name_field)
+        return self.list_jobs(kind, body)
 
     def extra_stats(self):
         by_state = {}

@@ -763,22 +763,34 @@ static CF_UNUSED bool cf_run_until(cf_env_t *e, bool (*cond)(void *), void *arg,
 static bool cf_never(void *arg) { return false; }
 static CF_UNUSED void cf_run_for(cf_env_t *e, uint64_t ms) { cf_run_until(e, cf_never, NULL, ms); }
 
-typedef struct {
+/* A wait for one job's info to pass test (with phase or text to compare
+ * against), or for on_change to have reported phase. */
+typedef struct cf_wait cf_wait_t;
+struct cf_wait {
   cf_env_t *e;
   const char *key;
   int phase;
-} cf_wait_t;
+  const char *text; /* the state, or the part of the message, waited for */
+  bool (*test)(const sk_cjob_info_t *info, const cf_wait_t *w);
+};
 
-static bool cf_phase_is(void *arg) {
+static bool cf_info_passes(void *arg) {
   cf_wait_t *w = arg;
   sk_cjob_info_t info;
-  return sk_cjobs_info(w->e->t, w->key, &info) == 0 && (int)info.phase == w->phase;
+  return sk_cjobs_info(w->e->t, w->key, &info) == 0 && w->test(&info, w);
+}
+
+static bool cf_wait_info(cf_wait_t w, uint64_t ms) {
+  return cf_run_until(w.e, cf_info_passes, &w, ms);
+}
+
+static bool cf_phase_is(const sk_cjob_info_t *i, const cf_wait_t *w) {
+  return (int)i->phase == w->phase;
 }
 
 static CF_UNUSED bool cf_wait_phase(cf_env_t *e, const char *key, sk_cjob_phase_t p,
                                     uint64_t ms) {
-  cf_wait_t w = {e, key, (int)p};
-  return cf_run_until(e, cf_phase_is, &w, ms);
+  return cf_wait_info((cf_wait_t){.e = e, .key = key, .phase = (int)p, .test = cf_phase_is}, ms);
 }
 
 static bool cf_seen(void *arg) {
@@ -789,8 +801,77 @@ static bool cf_seen(void *arg) {
 /* Waits until on_change has reported a job in phase p (changes come from
  * the loop, after the answer that caused them). */
 static CF_UNUSED bool cf_wait_seen(cf_env_t *e, sk_cjob_phase_t p, uint64_t ms) {
-  cf_wait_t w = {e, NULL, (int)p};
+  cf_wait_t w = {.e = e, .phase = (int)p};
   return cf_run_until(e, cf_seen, &w, ms);
+}
+
+static bool cf_state_is(const sk_cjob_info_t *i, const cf_wait_t *w) {
+  return i->state && strcmp(i->state, w->text) == 0;
+}
+
+/* Waits until the job's cloud state is state: the phase alone cannot tell
+ * a job the cloud has shown running from one still being looked at. */
+static CF_UNUSED bool cf_wait_state(cf_env_t *e, const char *key, const char *state,
+                                    uint64_t ms) {
+  return cf_wait_info((cf_wait_t){.e = e, .key = key, .text = state, .test = cf_state_is}, ms);
+}
+
+static bool cf_message_has(const sk_cjob_info_t *i, const cf_wait_t *w) {
+  return i->message && strstr(i->message, w->text) != NULL;
+}
+
+/* Waits until the job's message holds text, as a throttled job's says so
+ * while its phase stays the same. */
+static CF_UNUSED bool cf_wait_message(cf_env_t *e, const char *key, const char *text,
+                                      uint64_t ms) {
+  return cf_wait_info((cf_wait_t){.e = e, .key = key, .text = text, .test = cf_message_has}, ms);
+}
+
+static bool cf_named(const sk_cjob_info_t *i, const cf_wait_t *w) { return i->name != NULL; }
+
+/* Waits until the job has the cloud's name (it was created or found). */
+static CF_UNUSED bool cf_wait_named(cf_env_t *e, const char *key, uint64_t ms) {
+  return cf_wait_info((cf_wait_t){.e = e, .key = key, .test = cf_named}, ms);
+}
+
+typedef struct {
+  const int *counter;
+  int want;
+} cf_at_least_t;
+
+static bool cf_at_least(void *arg) {
+  const cf_at_least_t *a = arg;
+  return *a->counter >= a->want;
+}
+
+/* Waits until *counter (one of the fake's) reaches want, as when a test
+ * must act while a request it knows of is on the wire. */
+static CF_UNUSED bool cf_wait_count(cf_env_t *e, const int *counter, int want, uint64_t ms) {
+  cf_at_least_t a = {counter, want};
+  return cf_run_until(e, cf_at_least, &a, ms);
+}
+
+/* A job of the given kind for step instance, attempt 1 of Workflow
+ * "mnist" (uid), signed by the environment's counting authoriser. It
+ * points at the caller's strings and body, which ensure copies. */
+static CF_UNUSED sk_cjob_desc_t cf_desc(cf_env_t *e, sk_cjob_kind_t kind, const char *uid,
+                                        const char *key, const char *instance, json_t *body) {
+  sk_cjob_desc_t d;
+  memset(&d, 0, sizeof(d));
+  d.kind = kind;
+  d.key = key;
+  d.workflow_uid = uid;
+  d.workflow_name = "mnist";
+  d.instance = instance;
+  d.attempt = 1;
+  d.body = body;
+  d.authz = &e->authz->base;
+  return d;
+}
+
+/* One string output of a job's info, or NULL. */
+static CF_UNUSED const char *cf_out_str(const sk_cjob_info_t *i, const char *k) {
+  return json_string_value(json_object_get(i->outputs, k));
 }
 
 static CF_UNUSED int cf_ensure(cf_env_t *e, const sk_cjob_desc_t *d) {

@@ -33,24 +33,6 @@ static json_t *vertex_body(bool with_project) {
   return b;
 }
 
-static sk_cjob_desc_t desc_for(cf_env_t *e, json_t *body) {
-  sk_cjob_desc_t d;
-  memset(&d, 0, sizeof(d));
-  d.kind = SK_CJOB_VERTEX;
-  d.key = KEY;
-  d.workflow_uid = UID;
-  d.workflow_name = "mnist";
-  d.instance = "train";
-  d.attempt = 1;
-  d.body = body;
-  d.authz = &e->authz->base;
-  return d;
-}
-
-static const char *out_str(const sk_cjob_info_t *i, const char *k) {
-  return json_string_value(json_object_get(i->outputs, k));
-}
-
 TEST(submit_to_success) {
   cf_env_t e;
   REQUIRE(cf_env_init(&e, CF_VERTEX) == 0 && cf_env_start(&e) == 0);
@@ -58,7 +40,7 @@ TEST(submit_to_success) {
                           "JOB_STATE_SUCCEEDED"};
   cf_script(&e.fake, states, 4);
   json_t *body = vertex_body(true);
-  sk_cjob_desc_t d = desc_for(&e, body);
+  sk_cjob_desc_t d = cf_desc(&e, SK_CJOB_VERTEX, UID, KEY, "train", body);
   CHECK_INT(cf_ensure(&e, &d), 0);
   json_decref(body); /* copied by ensure */
   sk_cjob_info_t info;
@@ -72,9 +54,9 @@ TEST(submit_to_success) {
   CHECK_STR(info.name, "projects/proj/locations/us-central1/customJobs/1000");
   CHECK_STR(info.state, "JOB_STATE_SUCCEEDED");
   CHECK(info.message == NULL);
-  CHECK_STR(out_str(&info, "jobName"), "projects/proj/locations/us-central1/customJobs/1000");
-  CHECK_STR(out_str(&info, "state"), "JOB_STATE_SUCCEEDED");
-  CHECK_STR(out_str(&info, "modelDir"), "gs://bucket/out/model/");
+  CHECK_STR(cf_out_str(&info, "jobName"), "projects/proj/locations/us-central1/customJobs/1000");
+  CHECK_STR(cf_out_str(&info, "state"), "JOB_STATE_SUCCEEDED");
+  CHECK_STR(cf_out_str(&info, "modelDir"), "gs://bucket/out/model/");
   CHECK_INT(info.polls, 4);
   CHECK_INT(info.next_poll_at_ms, 0);
   CHECK(cf_wait_seen(&e, SK_CJOB_SUCCEEDED, 1000));
@@ -119,7 +101,7 @@ TEST(failed_with_reason) {
   cf_script(&e.fake, states, 2);
   e.fake.failure = "The replica workerpool0-0 exited with a non-zero status of 1.";
   json_t *body = vertex_body(true);
-  sk_cjob_desc_t d = desc_for(&e, body);
+  sk_cjob_desc_t d = cf_desc(&e, SK_CJOB_VERTEX, UID, KEY, "train", body);
   CHECK_INT(cf_ensure(&e, &d), 0);
   CHECK(cf_wait_phase(&e, KEY, SK_CJOB_FAILED, 10000));
   sk_cjob_info_t info;
@@ -127,7 +109,7 @@ TEST(failed_with_reason) {
   CHECK_STR(info.message, "Vertex AI CustomJob projects/proj/locations/us-central1/customJobs/1000 "
                           "ended JOB_STATE_FAILED: The replica workerpool0-0 exited with a "
                           "non-zero status of 1.");
-  CHECK_STR(out_str(&info, "state"), "JOB_STATE_FAILED");
+  CHECK_STR(cf_out_str(&info, "state"), "JOB_STATE_FAILED");
   json_decref(body);
   cf_env_finish(&e);
 }
@@ -144,7 +126,7 @@ static void lost_create(cf_fault_kind_t kind) {
   cf_script(&e.fake, states, 2);
   cf_fault(&e.fake, CF_OP_CREATE, kind, 0, NULL);
   json_t *body = vertex_body(true);
-  sk_cjob_desc_t d = desc_for(&e, body);
+  sk_cjob_desc_t d = cf_desc(&e, SK_CJOB_VERTEX, UID, KEY, "train", body);
   CHECK_INT(cf_ensure(&e, &d), 0);
   CHECK(cf_wait_phase(&e, KEY, SK_CJOB_SUCCEEDED, 15000));
   CHECK_INT(e.fake.executed_creates, 1);
@@ -175,7 +157,7 @@ TEST(unavailable_retried) {
   cf_fault(&e.fake, CF_OP_GET, CF_F_503, 0, NULL);
   cf_fault(&e.fake, CF_OP_GET, CF_F_RESET, 0, NULL);
   json_t *body = vertex_body(true);
-  sk_cjob_desc_t d = desc_for(&e, body);
+  sk_cjob_desc_t d = cf_desc(&e, SK_CJOB_VERTEX, UID, KEY, "train", body);
   CHECK_INT(cf_ensure(&e, &d), 0);
   CHECK(cf_wait_phase(&e, KEY, SK_CJOB_SUCCEEDED, 20000));
   CHECK_INT(e.fake.executed_creates, 1);
@@ -194,7 +176,7 @@ TEST(validation_error_fails_at_once) {
   REQUIRE(cf_env_init(&e, CF_VERTEX) == 0 && cf_env_start(&e) == 0);
   cf_fault(&e.fake, CF_OP_CREATE, CF_F_400, 0, NULL);
   json_t *body = vertex_body(true);
-  sk_cjob_desc_t d = desc_for(&e, body);
+  sk_cjob_desc_t d = cf_desc(&e, SK_CJOB_VERTEX, UID, KEY, "train", body);
   CHECK_INT(cf_ensure(&e, &d), 0);
   CHECK(cf_wait_phase(&e, KEY, SK_CJOB_FAILED, 10000));
   sk_cjob_info_t info;
@@ -218,19 +200,11 @@ static void throttled(const char *retry, int64_t want_ms) {
   cf_script(&e.fake, states, 1);
   cf_fault(&e.fake, CF_OP_GET, CF_F_THROTTLE, 0, retry);
   json_t *body = vertex_body(true);
-  sk_cjob_desc_t d = desc_for(&e, body);
+  sk_cjob_desc_t d = cf_desc(&e, SK_CJOB_VERTEX, UID, KEY, "train", body);
   CHECK_INT(cf_ensure(&e, &d), 0);
+  REQUIRE(cf_wait_message(&e, KEY, "throttled by Vertex AI", 10000));
   sk_cjob_info_t info;
-  bool seen = false;
-  e.expired = false;
-  uv_timer_start(&e.guard, cf_on_guard, 10000, 0);
-  while (!e.expired && !seen) {
-    uv_run(&e.loop, UV_RUN_ONCE);
-    seen = sk_cjobs_info(e.t, KEY, &info) == 0 && info.message &&
-           strstr(info.message, "throttled by Vertex AI") != NULL;
-  }
-  uv_timer_stop(&e.guard);
-  REQUIRE(seen);
+  REQUIRE(sk_cjobs_info(e.t, KEY, &info) == 0);
   int64_t wait = info.next_poll_at_ms - sk_time_now_ms();
   CHECK(wait >= want_ms - 1000);
   CHECK(wait <= want_ms * 11 / 10 + 1000);
@@ -261,7 +235,7 @@ TEST(unauthorized_invalidates_once) {
   cf_script(&e.fake, states, 2);
   cf_fault(&e.fake, CF_OP_GET, CF_F_401, 0, NULL);
   json_t *body = vertex_body(true);
-  sk_cjob_desc_t d = desc_for(&e, body);
+  sk_cjob_desc_t d = cf_desc(&e, SK_CJOB_VERTEX, UID, KEY, "train", body);
   CHECK_INT(cf_ensure(&e, &d), 0);
   CHECK(cf_wait_phase(&e, KEY, SK_CJOB_SUCCEEDED, 10000));
   CHECK_INT(e.authz->invalidated, 1);
@@ -291,7 +265,7 @@ TEST(resume_by_name) {
   cf_job_t *j = cf_new_job(&e.fake, "projects/proj/locations/us-central1/customJobs/77");
   REQUIRE(j);
   json_t *body = vertex_body(true);
-  sk_cjob_desc_t d = desc_for(&e, body);
+  sk_cjob_desc_t d = cf_desc(&e, SK_CJOB_VERTEX, UID, KEY, "train", body);
   d.name = "projects/proj/locations/us-central1/customJobs/77";
   CHECK_INT(cf_ensure(&e, &d), 0);
   sk_cjob_info_t info;
@@ -320,6 +294,19 @@ TEST(resume_by_name) {
   cf_env_finish(&e);
 }
 
+/* A job the fake already has, with the labels skein puts on step "train"
+ * of the given attempt of Workflow UID: what a create sent by an earlier
+ * life of the daemon left behind. */
+static cf_job_t *labelled_job(cf_fake_t *f, const char *name, int attempt) {
+  cf_job_t *j = cf_new_job(f, name);
+  if (j) {
+    snprintf(j->uid, sizeof(j->uid), "%s", UID);
+    snprintf(j->step, sizeof(j->step), "%s", "train");
+    snprintf(j->attempt, sizeof(j->attempt), "%d", attempt);
+  }
+  return j;
+}
+
 /* adopt_first: a create may have been sent by an earlier life. The list
  * (here a server that ignores the filter, one job a page) is searched page
  * by page, and only a job with all three labels is adopted. */
@@ -333,14 +320,10 @@ TEST(adopt_first_pages_through) {
   for (int i = 0; i < 4; i++) {
     char name[100];
     snprintf(name, sizeof(name), "projects/proj/locations/us-central1/customJobs/%d", 50 + i);
-    cf_job_t *j = cf_new_job(&e.fake, name);
-    REQUIRE(j);
-    snprintf(j->uid, sizeof(j->uid), "%s", UID);
-    snprintf(j->step, sizeof(j->step), "%s", "train");
-    snprintf(j->attempt, sizeof(j->attempt), "%d", i == 3 ? 1 : 2 + i); /* the 4th is ours */
+    REQUIRE(labelled_job(&e.fake, name, i == 3 ? 1 : 2 + i)); /* the 4th is ours */
   }
   json_t *body = vertex_body(true);
-  sk_cjob_desc_t d = desc_for(&e, body);
+  sk_cjob_desc_t d = cf_desc(&e, SK_CJOB_VERTEX, UID, KEY, "train", body);
   d.adopt_first = true;
   CHECK_INT(cf_ensure(&e, &d), 0);
   CHECK(cf_wait_phase(&e, KEY, SK_CJOB_SUCCEEDED, 10000));
@@ -383,12 +366,7 @@ TEST(adopt_first_pages_through) {
  * tracker waits settle_ms first, finds it, and creates nothing. */
 static void add_late_job(uv_timer_t *t) {
   cf_env_t *e = t->data;
-  cf_job_t *j = cf_new_job(&e->fake, "projects/proj/locations/us-central1/customJobs/77");
-  if (j) {
-    snprintf(j->uid, sizeof(j->uid), "%s", UID);
-    snprintf(j->step, sizeof(j->step), "%s", "train");
-    snprintf(j->attempt, sizeof(j->attempt), "%d", 1);
-  }
+  labelled_job(&e->fake, "projects/proj/locations/us-central1/customJobs/77", 1);
   uv_close((uv_handle_t *)t, NULL);
 }
 
@@ -404,7 +382,7 @@ TEST(settle_before_lookup) {
   late.data = &e;
   uv_timer_start(&late, add_late_job, 150, 0);
   json_t *body = vertex_body(true);
-  sk_cjob_desc_t d = desc_for(&e, body);
+  sk_cjob_desc_t d = cf_desc(&e, SK_CJOB_VERTEX, UID, KEY, "train", body);
   d.adopt_first = true;
   CHECK_INT(cf_ensure(&e, &d), 0);
   CHECK(cf_wait_phase(&e, KEY, SK_CJOB_SUCCEEDED, 10000));
@@ -422,28 +400,19 @@ TEST(cancel_running) {
   const char *states[] = {"JOB_STATE_RUNNING"};
   cf_script(&e.fake, states, 1);
   json_t *body = vertex_body(true);
-  sk_cjob_desc_t d = desc_for(&e, body);
+  sk_cjob_desc_t d = cf_desc(&e, SK_CJOB_VERTEX, UID, KEY, "train", body);
   CHECK_INT(cf_ensure(&e, &d), 0);
-  sk_cjob_info_t info;
-  bool running = false;
-  e.expired = false;
-  uv_timer_start(&e.guard, cf_on_guard, 10000, 0);
-  while (!e.expired && !running) {
-    uv_run(&e.loop, UV_RUN_ONCE);
-    running = sk_cjobs_info(e.t, KEY, &info) == 0 && info.state &&
-              strcmp(info.state, "JOB_STATE_RUNNING") == 0;
-  }
-  uv_timer_stop(&e.guard);
-  REQUIRE(running);
+  REQUIRE(cf_wait_state(&e, KEY, "JOB_STATE_RUNNING", 10000));
   CHECK_INT(cf_cancel(&e, KEY), 0);
   CHECK_INT(cf_cancel(&e, KEY), 0); /* idempotent */
+  sk_cjob_info_t info;
   CHECK_INT(sk_cjobs_info(e.t, KEY, &info), 0);
   CHECK_INT(info.cancel, SK_CJOB_CANCEL_PENDING);
   CHECK(cf_wait_phase(&e, KEY, SK_CJOB_CANCELLED, 10000));
   CHECK_INT(sk_cjobs_info(e.t, KEY, &info), 0);
   CHECK_INT(info.cancel, SK_CJOB_CANCEL_ACCEPTED);
   CHECK_STR(info.state, "JOB_STATE_CANCELLED");
-  CHECK_STR(out_str(&info, "state"), "JOB_STATE_CANCELLED");
+  CHECK_STR(cf_out_str(&info, "state"), "JOB_STATE_CANCELLED");
   CHECK(info.message && strstr(info.message, "was cancelled"));
   CHECK_INT(e.fake.cancels, 1);
   CHECK(cf_wait_seen(&e, SK_CJOB_CANCELLED, 1000));
@@ -466,16 +435,7 @@ TEST(cancel_running) {
   d.key = "ends";
   d.attempt = 3;
   CHECK_INT(cf_ensure(&e, &d), 0);
-  running = false;
-  e.expired = false;
-  uv_timer_start(&e.guard, cf_on_guard, 10000, 0);
-  while (!e.expired && !running) {
-    uv_run(&e.loop, UV_RUN_ONCE);
-    running = sk_cjobs_info(e.t, "ends", &info) == 0 && info.state &&
-              strcmp(info.state, "JOB_STATE_RUNNING") == 0;
-  }
-  uv_timer_stop(&e.guard);
-  REQUIRE(running);
+  REQUIRE(cf_wait_state(&e, "ends", "JOB_STATE_RUNNING", 10000));
   cf_fault(&e.fake, CF_OP_CANCEL, CF_F_400, 0, NULL);
   CHECK_INT(cf_cancel(&e, "ends"), 0);
   CHECK(cf_wait_phase(&e, "ends", SK_CJOB_SUCCEEDED, 10000));
@@ -486,23 +446,13 @@ TEST(cancel_running) {
   cf_env_finish(&e);
 }
 
-typedef struct {
-  const int *counter;
-  int want;
-} at_least_t;
-
-static bool at_least(void *arg) {
-  const at_least_t *a = arg;
-  return *a->counter >= a->want;
-}
-
 TEST(cancel_while_submitting) {
   cf_env_t e;
   REQUIRE(cf_env_init(&e, CF_VERTEX) == 0 && cf_env_start(&e) == 0);
   const char *states[] = {"JOB_STATE_RUNNING"};
   cf_script(&e.fake, states, 1);
   json_t *body = vertex_body(true);
-  sk_cjob_desc_t d = desc_for(&e, body);
+  sk_cjob_desc_t d = cf_desc(&e, SK_CJOB_VERTEX, UID, KEY, "train", body);
   /* Before the create is sent: never created. */
   CHECK_INT(cf_ensure(&e, &d), 0);
   CHECK_INT(cf_cancel(&e, KEY), 0);
@@ -518,8 +468,7 @@ TEST(cancel_while_submitting) {
   d.key = "k2";
   d.attempt = 2;
   CHECK_INT(cf_ensure(&e, &d), 0);
-  at_least_t one = {&e.fake.creates, 1};
-  CHECK(cf_run_until(&e, at_least, &one, 10000));
+  CHECK(cf_wait_count(&e, &e.fake.creates, 1, 10000));
   CHECK_INT(cf_cancel(&e, "k2"), 0);
   CHECK(cf_wait_phase(&e, "k2", SK_CJOB_CANCELLED, 10000));
   CHECK_INT(e.fake.executed_creates, 1);
@@ -534,8 +483,7 @@ TEST(cancel_while_submitting) {
   d.key = "k3";
   d.attempt = 3;
   CHECK_INT(cf_ensure(&e, &d), 0);
-  at_least_t two = {&e.fake.creates, 2};
-  CHECK(cf_run_until(&e, at_least, &two, 10000));
+  CHECK(cf_wait_count(&e, &e.fake.creates, 2, 10000));
   cf_run_for(&e, 50);
   CHECK_INT(cf_cancel(&e, "k3"), 0);
   CHECK(cf_wait_phase(&e, "k3", SK_CJOB_CANCELLED, 10000));
@@ -567,10 +515,9 @@ TEST(cancel_gives_up_when_lookups_fail) {
   for (int i = 0; i < SK_CJOBS_CANCEL_TRIES + 1; i++)
     cf_fault(&e.fake, CF_OP_LIST, CF_F_503, 0, NULL);
   json_t *body = vertex_body(true);
-  sk_cjob_desc_t d = desc_for(&e, body);
+  sk_cjob_desc_t d = cf_desc(&e, SK_CJOB_VERTEX, UID, KEY, "train", body);
   CHECK_INT(cf_ensure(&e, &d), 0);
-  at_least_t one = {&e.fake.creates, 1};
-  REQUIRE(cf_run_until(&e, at_least, &one, 10000));
+  REQUIRE(cf_wait_count(&e, &e.fake.creates, 1, 10000));
   CHECK_INT(cf_cancel(&e, KEY), 0);
   CHECK(cf_run_until(&e, cancel_settled, &e, 20000));
   sk_cjob_info_t info;
@@ -597,7 +544,7 @@ TEST(bad_descs) {
   /* No project in the step, no default, and credentials that cannot
    * name one. */
   json_t *body = vertex_body(false);
-  sk_cjob_desc_t d = desc_for(&e, body);
+  sk_cjob_desc_t d = cf_desc(&e, SK_CJOB_VERTEX, UID, KEY, "train", body);
   CHECK_INT(cf_ensure(&e, &d), 0);
   CHECK(cf_wait_phase(&e, KEY, SK_CJOB_FAILED, 10000));
   CHECK_INT(sk_cjobs_info(e.t, KEY, &info), 0);
@@ -642,7 +589,7 @@ TEST(project_from_google_credentials) {
   e.extra_authz = sk_gcp_authz_default(&e.loop, e.http, &ep);
   REQUIRE(e.extra_authz);
   json_t *body = vertex_body(false);
-  sk_cjob_desc_t d = desc_for(&e, body);
+  sk_cjob_desc_t d = cf_desc(&e, SK_CJOB_VERTEX, UID, KEY, "train", body);
   d.authz = e.extra_authz;
   CHECK_INT(cf_ensure(&e, &d), 0);
   CHECK(cf_wait_phase(&e, KEY, SK_CJOB_SUCCEEDED, 10000));
@@ -665,7 +612,7 @@ TEST(destroy_in_flight) {
   REQUIRE(cf_env_start(&e) == 0);
   cf_fault(&e.fake, CF_OP_CREATE, CF_F_SILENT, 0, NULL);
   json_t *body = vertex_body(true);
-  sk_cjob_desc_t d = desc_for(&e, body);
+  sk_cjob_desc_t d = cf_desc(&e, SK_CJOB_VERTEX, UID, KEY, "train", body);
   char keys[5][16];
   for (int i = 0; i < 5; i++) {
     snprintf(keys[i], sizeof(keys[i]), "k%d", i);
@@ -673,8 +620,7 @@ TEST(destroy_in_flight) {
     d.attempt = i + 1;
     CHECK_INT(cf_ensure(&e, &d), 0);
   }
-  at_least_t one = {&e.fake.creates, 1};
-  CHECK(cf_run_until(&e, at_least, &one, 10000));
+  CHECK(cf_wait_count(&e, &e.fake.creates, 1, 10000));
   cf_run_for(&e, 20);
   sk_cjobs_forget(e.t, "k0"); /* its request is cancelled */
   json_decref(body);

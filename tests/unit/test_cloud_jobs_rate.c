@@ -31,16 +31,6 @@ static bool all_done(void *arg) {
   return true;
 }
 
-typedef struct {
-  const int *counter;
-  int want;
-} at_least_t;
-
-static bool at_least(void *arg) {
-  const at_least_t *a = arg;
-  return *a->counter >= a->want;
-}
-
 static void count_timer(uv_handle_t *h, void *arg) {
   if (h->type == UV_TIMER && !uv_is_closing(h))
     (*(int *)arg)++;
@@ -78,8 +68,7 @@ TEST(two_hundred_jobs_within_the_bucket) {
   json_decref(body);
   /* Past the burst, most jobs wait for a token, and only the few with
    * one have a request. */
-  at_least_t some = {&e.fake.requests, BURST + 10};
-  CHECK(cf_run_until(&e, at_least, &some, 10000));
+  CHECK(cf_wait_count(&e, &e.fake.requests, BURST + 10, 10000));
   sk_cjobs_stats_t mid;
   sk_cjobs_stats(e.t, &mid);
   CHECK(mid.waiting >= NJOBS - BURST - 20);

@@ -30,31 +30,13 @@ static json_t *sm_body(bool processing) {
                    0.01, "factor", 2.0, "maxSeconds", 0.02);
 }
 
-static sk_cjob_desc_t desc_for(cf_env_t *e, json_t *body, bool processing) {
-  sk_cjob_desc_t d;
-  memset(&d, 0, sizeof(d));
-  d.kind = processing ? SK_CJOB_SAGEMAKER_PROCESSING : SK_CJOB_SAGEMAKER_TRAINING;
-  d.key = KEY;
-  d.workflow_uid = UID;
-  d.workflow_name = "mnist";
-  d.instance = "fit";
-  d.attempt = 1;
-  d.body = body;
-  d.authz = &e->authz->base;
-  return d;
-}
-
-static const char *out_str(const sk_cjob_info_t *i, const char *k) {
-  return json_string_value(json_object_get(i->outputs, k));
-}
-
 TEST(training_to_completed) {
   cf_env_t e;
   REQUIRE(cf_env_init(&e, CF_SAGEMAKER) == 0 && cf_env_start(&e) == 0);
   const char *states[] = {"InProgress", "InProgress", "Completed"};
   cf_script(&e.fake, states, 3);
   json_t *body = sm_body(false);
-  sk_cjob_desc_t d = desc_for(&e, body, false);
+  sk_cjob_desc_t d = cf_desc(&e, SK_CJOB_SAGEMAKER_TRAINING, UID, KEY, "fit", body);
   CHECK_INT(cf_ensure(&e, &d), 0);
   json_decref(body);
   CHECK(cf_wait_phase(&e, KEY, SK_CJOB_SUCCEEDED, 10000));
@@ -65,12 +47,12 @@ TEST(training_to_completed) {
   CHECK_STR(info.ref_kind, "SageMakerTrainingJob");
   CHECK_STR(info.name, name);
   CHECK_STR(info.state, "Completed");
-  CHECK_STR(out_str(&info, "jobName"), name);
+  CHECK_STR(cf_out_str(&info, "jobName"), name);
   char arn[160];
   snprintf(arn, sizeof(arn), "arn:aws:sagemaker:us-east-1:123456789012:training-job/%s", name);
-  CHECK_STR(out_str(&info, "jobArn"), arn);
-  CHECK_STR(out_str(&info, "state"), "Completed");
-  CHECK_STR(out_str(&info, "modelArtifacts"), "s3://bucket/model.tar.gz");
+  CHECK_STR(cf_out_str(&info, "jobArn"), arn);
+  CHECK_STR(cf_out_str(&info, "state"), "Completed");
+  CHECK_STR(cf_out_str(&info, "modelArtifacts"), "s3://bucket/model.tar.gz");
   CHECK_INT(info.polls, 3);
   CHECK_INT(e.fake.executed_creates, 1);
   /* The create named the job ours, whatever the body said. */
@@ -97,7 +79,7 @@ TEST(failed_with_reason) {
   cf_script(&e.fake, states, 2);
   e.fake.failure = "AlgorithmError: ExecuteUserScriptError: exit code 1";
   json_t *body = sm_body(false);
-  sk_cjob_desc_t d = desc_for(&e, body, false);
+  sk_cjob_desc_t d = cf_desc(&e, SK_CJOB_SAGEMAKER_TRAINING, UID, KEY, "fit", body);
   CHECK_INT(cf_ensure(&e, &d), 0);
   CHECK(cf_wait_phase(&e, KEY, SK_CJOB_FAILED, 10000));
   sk_cjob_info_t info;
@@ -108,7 +90,7 @@ TEST(failed_with_reason) {
            "code 1",
            info.name);
   CHECK_STR(info.message, want);
-  CHECK_STR(out_str(&info, "state"), "Failed");
+  CHECK_STR(cf_out_str(&info, "state"), "Failed");
   json_decref(body);
   cf_env_finish(&e);
 }
@@ -125,7 +107,7 @@ static void lost_create(cf_fault_kind_t kind) {
   cf_script(&e.fake, states, 2);
   cf_fault(&e.fake, CF_OP_CREATE, kind, 0, NULL);
   json_t *body = sm_body(false);
-  sk_cjob_desc_t d = desc_for(&e, body, false);
+  sk_cjob_desc_t d = cf_desc(&e, SK_CJOB_SAGEMAKER_TRAINING, UID, KEY, "fit", body);
   CHECK_INT(cf_ensure(&e, &d), 0);
   CHECK(cf_wait_phase(&e, KEY, SK_CJOB_SUCCEEDED, 15000));
   CHECK_INT(e.fake.executed_creates, 1);
@@ -150,19 +132,11 @@ TEST(throttled_with_retry_after) {
   /* A throttled create made nothing: it is sent again, not looked up. */
   cf_fault(&e.fake, CF_OP_CREATE, CF_F_THROTTLE, 0, "45000");
   json_t *body = sm_body(false);
-  sk_cjob_desc_t d = desc_for(&e, body, false);
+  sk_cjob_desc_t d = cf_desc(&e, SK_CJOB_SAGEMAKER_TRAINING, UID, KEY, "fit", body);
   CHECK_INT(cf_ensure(&e, &d), 0);
+  REQUIRE(cf_wait_message(&e, KEY, "throttled by SageMaker", 10000));
   sk_cjob_info_t info;
-  bool seen = false;
-  e.expired = false;
-  uv_timer_start(&e.guard, cf_on_guard, 10000, 0);
-  while (!e.expired && !seen) {
-    uv_run(&e.loop, UV_RUN_ONCE);
-    seen = sk_cjobs_info(e.t, KEY, &info) == 0 && info.message &&
-           strstr(info.message, "throttled by SageMaker") != NULL;
-  }
-  uv_timer_stop(&e.guard);
-  REQUIRE(seen);
+  REQUIRE(sk_cjobs_info(e.t, KEY, &info) == 0);
   CHECK(strstr(info.message, "400 ThrottlingException: Rate exceeded") != NULL);
   int64_t wait = info.next_poll_at_ms - sk_time_now_ms();
   CHECK(wait >= 44000 && wait <= 45000 * 11 / 10 + 1000);
@@ -184,19 +158,11 @@ TEST(processing_stopped) {
   const char *states[] = {"InProgress"};
   cf_script(&e.fake, states, 1);
   json_t *body = sm_body(true);
-  sk_cjob_desc_t d = desc_for(&e, body, true);
+  sk_cjob_desc_t d = cf_desc(&e, SK_CJOB_SAGEMAKER_PROCESSING, UID, KEY, "fit", body);
   CHECK_INT(cf_ensure(&e, &d), 0);
+  REQUIRE(cf_wait_state(&e, KEY, "InProgress", 10000));
   sk_cjob_info_t info;
-  bool running = false;
-  e.expired = false;
-  uv_timer_start(&e.guard, cf_on_guard, 10000, 0);
-  while (!e.expired && !running) {
-    uv_run(&e.loop, UV_RUN_ONCE);
-    running = sk_cjobs_info(e.t, KEY, &info) == 0 && info.state &&
-              strcmp(info.state, "InProgress") == 0;
-  }
-  uv_timer_stop(&e.guard);
-  REQUIRE(running);
+  REQUIRE(sk_cjobs_info(e.t, KEY, &info) == 0);
   CHECK_STR(info.ref_kind, "SageMakerProcessingJob");
   /* The first stop fails (503) and is tried again. */
   cf_fault(&e.fake, CF_OP_CANCEL, CF_F_503, 0, NULL);
@@ -207,7 +173,7 @@ TEST(processing_stopped) {
   CHECK_STR(info.state, "Stopped");
   CHECK(info.message && strstr(info.message, "was stopped"));
   CHECK_INT(e.fake.cancels, 2);
-  CHECK_STR(out_str(&info, "state"), "Stopped");
+  CHECK_STR(cf_out_str(&info, "state"), "Stopped");
   CHECK(json_object_get(info.outputs, "modelArtifacts") == NULL);
   json_decref(body);
   cf_env_finish(&e);
@@ -219,7 +185,7 @@ TEST(no_create_follows_or_cancels) {
   const char *states[] = {"InProgress"};
   cf_script(&e.fake, states, 1);
   json_t *body = sm_body(false);
-  sk_cjob_desc_t d = desc_for(&e, body, false);
+  sk_cjob_desc_t d = cf_desc(&e, SK_CJOB_SAGEMAKER_TRAINING, UID, KEY, "fit", body);
   d.no_create = true;
   /* No such job: cancelled, never created. */
   CHECK_INT(cf_ensure(&e, &d), 0);
@@ -247,15 +213,7 @@ TEST(no_create_follows_or_cancels) {
   d.no_create = false;
   d.adopt_first = true;
   CHECK_INT(cf_ensure(&e, &d), 0);
-  bool named = false;
-  e.expired = false;
-  uv_timer_start(&e.guard, cf_on_guard, 10000, 0);
-  while (!e.expired && !named) {
-    uv_run(&e.loop, UV_RUN_ONCE);
-    named = sk_cjobs_info(e.t, "k3", &info) == 0 && info.name != NULL;
-  }
-  uv_timer_stop(&e.guard);
-  CHECK(named);
+  CHECK(cf_wait_named(&e, "k3", 10000));
   CHECK_INT(e.fake.executed_creates, 1);
   json_decref(body);
   cf_env_finish(&e);
@@ -270,13 +228,9 @@ TEST(cancel_during_failed_create_sends_no_create) {
   cf_script(&e.fake, states, 1);
   cf_fault(&e.fake, CF_OP_CREATE, CF_F_503, 200, NULL);
   json_t *body = sm_body(false);
-  sk_cjob_desc_t d = desc_for(&e, body, false);
+  sk_cjob_desc_t d = cf_desc(&e, SK_CJOB_SAGEMAKER_TRAINING, UID, KEY, "fit", body);
   CHECK_INT(cf_ensure(&e, &d), 0);
-  e.expired = false;
-  uv_timer_start(&e.guard, cf_on_guard, 10000, 0);
-  while (!e.expired && e.fake.creates < 1)
-    uv_run(&e.loop, UV_RUN_ONCE);
-  uv_timer_stop(&e.guard);
+  REQUIRE(cf_wait_count(&e, &e.fake.creates, 1, 10000));
   REQUIRE(e.fake.creates == 1);
   CHECK_INT(cf_cancel(&e, KEY), 0);
   /* The job was never made: the describe finds nothing, and that ends it. */
@@ -296,7 +250,7 @@ TEST(validation_error) {
   REQUIRE(cf_env_init(&e, CF_SAGEMAKER) == 0 && cf_env_start(&e) == 0);
   cf_fault(&e.fake, CF_OP_CREATE, CF_F_400, 0, NULL);
   json_t *body = sm_body(false);
-  sk_cjob_desc_t d = desc_for(&e, body, false);
+  sk_cjob_desc_t d = cf_desc(&e, SK_CJOB_SAGEMAKER_TRAINING, UID, KEY, "fit", body);
   CHECK_INT(cf_ensure(&e, &d), 0);
   CHECK(cf_wait_phase(&e, KEY, SK_CJOB_FAILED, 10000));
   sk_cjob_info_t info;
