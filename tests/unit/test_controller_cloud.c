@@ -282,22 +282,30 @@ TEST(retry_after_a_failed_job_makes_a_new_one) {
  * attempt's cancel has no answer yet. The new ref carries the earlier one,
  * so a restarted driver asks for that cancel again (and creates nothing),
  * and the earlier ref is dropped once its cancel is done. */
+/* A step whose first attempt times out while the cloud does not answer
+ * cancels; its retry, 10 s later, is running when this returns. */
+static void retry_while_cancel_pending(cluster_t *k) {
+  cluster_init(k, "  steps:\n"
+                  "    - name: train\n      timeoutSeconds: 60\n"
+                  "      retry: {limit: 1, backoff: {seconds: 10}}\n"
+                  "      vertex: {project: p, location: us-central1,\n"
+                  "               customJob: {jobSpec: {workerPoolSpecs: [{}]}}}\n");
+  if (!k->wf)
+    return;
+  settle(k);
+  k->cancel_slow = true;
+  k->now += SEC(61);
+  settle(k);
+  CHECK_STR(rec_str(k, "train", "phase"), "Pending");
+  CHECK_INT(k->job_cancels, 1);
+  k->now += SEC(11);
+  settle(k);
+}
+
 TEST(an_earlier_attempts_cancel_survives_a_restart) {
   cluster_t k;
-  cluster_init(&k, "  steps:\n"
-                   "    - name: train\n      timeoutSeconds: 60\n"
-                   "      retry: {limit: 1, backoff: {seconds: 10}}\n"
-                   "      vertex: {project: p, location: us-central1,\n"
-                   "               customJob: {jobSpec: {workerPoolSpecs: [{}]}}}\n");
+  retry_while_cancel_pending(&k);
   REQUIRE(k.wf);
-  settle(&k);
-  k.cancel_slow = true;
-  k.now += SEC(61);
-  settle(&k);
-  CHECK_STR(rec_str(&k, "train", "phase"), "Pending");
-  CHECK_INT(k.job_cancels, 1);
-  k.now += SEC(11);
-  settle(&k);
   CHECK_STR(rec_str(&k, "train", "phase"), "Running");
   CHECK_INT(rec_int(&k, "train", "attempt"), 2);
   CHECK_INT(k.job_creates, 2);
@@ -328,18 +336,8 @@ TEST(an_earlier_attempts_cancel_survives_a_restart) {
  * finalizer stays until both attempts' cancels are done. */
 TEST(deleting_waits_for_an_earlier_attempts_cancel) {
   cluster_t k;
-  cluster_init(&k, "  steps:\n"
-                   "    - name: train\n      timeoutSeconds: 60\n"
-                   "      retry: {limit: 1, backoff: {seconds: 10}}\n"
-                   "      vertex: {project: p, location: us-central1,\n"
-                   "               customJob: {jobSpec: {workerPoolSpecs: [{}]}}}\n");
+  retry_while_cancel_pending(&k);
   REQUIRE(k.wf);
-  settle(&k);
-  k.cancel_slow = true;
-  k.now += SEC(61);
-  settle(&k);
-  k.now += SEC(11);
-  settle(&k);
   REQUIRE(json_array_size(json_object_get(ref_of(&k, "train"), "earlier")) == 1);
   json_object_set_new(json_object_get(k.wf, "metadata"), "deletionTimestamp",
                       json_string("2026-01-01T00:02:00Z"));
