@@ -430,10 +430,14 @@ void sk__cjob_on_error(sk__cjob_t *j, const sk_cloud_error_t *err) {
   case SK_CLOUD_ERR_AUTH:
     if (!j->auth_retried) {
       /* The credential may have been revoked or rotated: fetch a fresh one
-       * and try once more. */
+       * and try once more (a lookup instead of a create once a cancel was
+       * asked). */
       j->auth_retried = true;
       sk_cloud_authz_invalidate(j->authz);
-      sk__cjobs_schedule(j, op, 0);
+      if (op == SK__CJOB_OP_CREATE && j->cancel != SK_CJOB_CANCEL_NONE)
+        plan_create(j, 0);
+      else
+        sk__cjobs_schedule(j, op, 0);
       return;
     }
     break;
@@ -449,6 +453,8 @@ void sk__cjob_on_error(sk__cjob_t *j, const sk_cloud_error_t *err) {
     set_retry_message(j, what, err, d);
     if (op == SK__CJOB_OP_CANCEL)
       cancel_failed(j, err, d);
+    else if (op == SK__CJOB_OP_CREATE && j->cancel != SK_CJOB_CANCEL_NONE)
+      plan_create(j, d); /* a throttled create is never sent again once a cancel is asked */
     else
       sk__cjobs_schedule(j, op, d);
     return;
@@ -477,9 +483,11 @@ void sk__cjob_on_error(sk__cjob_t *j, const sk_cloud_error_t *err) {
        * it before creating again (SageMaker's lookup is the create itself,
        * by name; the kind decides in plan_create's lookup). */
       int64_t d = retry_delay(j, err->retry_after_ms);
-      /* No answer at all: the create may still be under way at Vertex,
-       * and a lookup too soon would miss it. */
-      if (j->kind == SK_CJOB_VERTEX && err->status == 0 && t->cfg.settle_ms > d)
+      /* No answer at all: the create may still be under way at the
+       * cloud, and a lookup too soon would miss it (SageMaker's retry is
+       * the create itself, by name, unless a cancel was asked). */
+      bool lookup_next = j->kind == SK_CJOB_VERTEX || j->cancel != SK_CJOB_CANCEL_NONE;
+      if (lookup_next && err->status == 0 && t->cfg.settle_ms > d)
         d = t->cfg.settle_ms;
       set_retry_message(j, "the create failed", err, d);
       j->maybe_created = true;

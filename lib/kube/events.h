@@ -22,8 +22,8 @@
  *
  * Two layers: the aggregator (sk_kube_evagg_*) is pure, with the time
  * passed in; the recorder (sk_kube_recorder_*) writes on the libuv loop
- * through an sk_kube_caller_t (kube/caller.h), one call at a time in order,
- * so an Event is created before it is patched.
+ * through an sk_kube_caller_t (kube/caller.h), a few calls at a time but
+ * one per Event, in order, so an Event is created before it is patched.
  */
 #ifndef SK_KUBE_EVENTS_H
 #define SK_KUBE_EVENTS_H
@@ -168,7 +168,7 @@ int sk_kube_recorder_flush(sk_kube_recorder_t *r, void (*done)(sk_kube_recorder_
 
 void sk_kube_recorder_stats(const sk_kube_recorder_t *r, sk_kube_recorder_stats_t *out);
 
-/* Cancels the call in flight, drops queued writes (a pending flush is not
+/* Cancels the calls in flight, drops queued writes (a pending flush is not
  * called) and frees the recorder once its handles have closed (run the
  * loop until empty). Safe on NULL. */
 void sk_kube_recorder_destroy(sk_kube_recorder_t *r);

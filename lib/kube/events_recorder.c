@@ -31,6 +31,10 @@
 
 typedef struct write_op {
   struct write_op *prev, *next;
+  /* The other queued write of the same Event, if any: an Event has at most
+   * two, the one on the wire (or waiting out a retry) and the one after
+   * it, into which later counts fold. The later one waits for the first. */
+  struct write_op *before, *after;
   sk_kube_recorder_t *r;
   bool patch;      /* PATCH the Event, else create it */
   bool in_flight;
@@ -41,10 +45,6 @@ typedef struct write_op {
   uint64_t due;    /* loop time before which a retry is not sent */
   void *call;
 } write_op_t;
-
-/* The names a pass over the queue holds back (their Event has an earlier
- * write in flight or waiting); a pass stops when this many are held. */
-#define MAX_HELD 64
 
 struct sk_kube_recorder {
   sk_kube_caller_t caller;
@@ -113,6 +113,10 @@ static void kick(sk_kube_recorder_t *r, int64_t delay_ms) {
 }
 
 static void unlink_op(sk_kube_recorder_t *r, write_op_t *op) {
+  if (op->after)
+    op->after->before = NULL;
+  if (op->before)
+    op->before->after = NULL;
   if (op->prev)
     op->prev->next = op->next;
   else
@@ -169,35 +173,24 @@ static void check_flush(sk_kube_recorder_t *r) {
   done(r, r->flush_arg);
 }
 
-static bool held(write_op_t *const *held_ops, size_t nheld, const write_op_t *op) {
-  for (size_t i = 0; i < nheld; i++)
-    if (strcmp(held_ops[i]->name, op->name) == 0 && strcmp(held_ops[i]->ns, op->ns) == 0)
-      return true;
-  return false;
-}
-
 /* One pass from the head: sends what may go, up to max_in_flight, and
- * sets the timer for the first retry that is not due yet. */
+ * sets the timer for the first retry that is not due yet. A write whose
+ * Event has an earlier one queued waits for it; nothing else waits. */
 static void pump(sk_kube_recorder_t *r) {
   if (r->destroying)
     return;
   uint64_t now = uv_now(r->caller.loop);
   uint64_t next_due = 0;
-  write_op_t *held_ops[MAX_HELD];
-  size_t nheld = 0;
   write_op_t *op = r->head;
-  while (op && r->in_flight < r->max_in_flight && nheld < MAX_HELD) {
+  while (op && r->in_flight < r->max_in_flight) {
     write_op_t *next = op->next;
-    if (held(held_ops, nheld, op)) {
-      /* An earlier write of this Event goes first. */
-    } else if (op->in_flight) {
-      held_ops[nheld++] = op;
+    if (op->in_flight || op->before) {
+      /* On the wire, or behind the Event's earlier write. */
     } else if (op->due > now) {
-      held_ops[nheld++] = op;
       if (next_due == 0 || op->due < next_due)
         next_due = op->due;
-    } else if (send_op(r, op)) {
-      held_ops[nheld++] = op;
+    } else {
+      send_op(r, op);
     }
     op = next;
   }
@@ -251,18 +244,20 @@ static void call_done(const sk_kube_result_t *res, void *arg) {
   kick(r, 0);
 }
 
-/* The last queued write of the Event, when it is not on the wire yet. */
-static write_op_t *waiting_write(sk_kube_recorder_t *r, const sk_kube_evagg_result_t *res) {
+/* The last queued write of the Event, or NULL. */
+static write_op_t *last_write(sk_kube_recorder_t *r, const sk_kube_evagg_result_t *res) {
   for (write_op_t *op = r->tail; op; op = op->prev)
     if (strcmp(op->name, res->name) == 0 && strcmp(op->ns, res->namespace) == 0)
-      return op->in_flight ? NULL : op;
+      return op;
   return NULL;
 }
 
-/* Queues a write, or folds it into a queued write of the same Event. */
+/* Queues a write, or folds it into a queued write of the same Event that
+ * is not on the wire yet. */
 static int enqueue(sk_kube_recorder_t *r, bool patch, const sk_kube_evagg_result_t *res,
                    json_t *event) {
-  write_op_t *w = patch ? waiting_write(r, res) : NULL;
+  write_op_t *last = last_write(r, res);
+  write_op_t *w = patch && last && !last->in_flight ? last : NULL;
   if (w) {
     json_decref(w->event);
     w->event = event;
@@ -283,6 +278,11 @@ static int enqueue(sk_kube_recorder_t *r, bool patch, const sk_kube_evagg_result
   op->r = r;
   op->patch = patch;
   op->event = event;
+  if (last) {
+    /* The Event's earlier write goes first. */
+    op->before = last;
+    last->after = op;
+  }
   op->prev = r->tail;
   if (r->tail)
     r->tail->next = op;

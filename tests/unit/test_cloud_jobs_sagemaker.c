@@ -241,6 +241,26 @@ TEST(cancel_during_failed_create_sends_no_create) {
   CHECK_INT(e.fake.creates, 1);
   CHECK_INT(e.fake.executed_creates, 0);
   CHECK_INT(e.fake.gets, 1);
+  /* The same with a throttled create (nothing made, and no wait of 30 s
+   * for a create that will not be sent) and with a 401 (nothing made, and
+   * no second try with a fresh credential). */
+  static const cf_fault_kind_t refusals[] = {CF_F_THROTTLE, CF_F_401};
+  for (int i = 0; i < 2; i++) {
+    char key[16];
+    snprintf(key, sizeof(key), "k%d", i + 2);
+    cf_fault(&e.fake, CF_OP_CREATE, refusals[i], 200, NULL);
+    d.key = key;
+    d.attempt = i + 2;
+    int before = e.fake.creates;
+    CHECK_INT(cf_ensure(&e, &d), 0);
+    REQUIRE(cf_wait_count(&e, &e.fake.creates, before + 1, 10000));
+    CHECK_INT(cf_cancel(&e, key), 0);
+    CHECK(cf_wait_phase(&e, key, SK_CJOB_CANCELLED, 5000));
+    CHECK_INT(sk_cjobs_info(e.t, key, &info), 0);
+    CHECK_INT(info.cancel, SK_CJOB_CANCEL_ACCEPTED);
+    CHECK_INT(e.fake.creates, before + 1);
+  }
+  CHECK_INT(e.fake.executed_creates, 0);
   json_decref(body);
   cf_env_finish(&e);
 }
