@@ -82,12 +82,14 @@ static int carry_if_open(json_t *earlier, json_t *ref) {
 static int earlier_refs(const sk_action_t *act, json_t **out) {
   *out = NULL;
   json_t *prev = act->prev_ref;
-  if (!is_cloud_ref(prev) || ref_attempt(prev, 0) == act->attempt)
+  if (!json_is_object(prev))
     return 0;
   json_t *earlier = json_array();
   if (!earlier)
     return SK_ENOMEM;
-  int rc = carry_if_open(earlier, prev);
+  /* The ref replaced may be any kind's: its own job counts when it is a
+   * cloud one, and the list it carries whatever it is. */
+  int rc = ref_attempt(prev, 0) == act->attempt ? 0 : carry_if_open(earlier, prev);
   size_t i;
   json_t *e;
   json_array_foreach(json_object_get(prev, "earlier"), i, e) {
@@ -102,19 +104,38 @@ static int earlier_refs(const sk_action_t *act, json_t **out) {
   return 0;
 }
 
+int sk__cloud_carry_earlier(sk__rctx_t *c, const sk_action_t *act) {
+  json_t *earlier = NULL;
+  int rc = earlier_refs(act, &earlier);
+  if (rc < 0 || !earlier)
+    return rc;
+  /* Into the ref of the new attempt's start, the last one reported. */
+  for (size_t i = c->nobs; i-- > 0;) {
+    sk__obs_t *o = &c->obs[i];
+    if (o->kind != SK_OBS_STARTED || o->attempt != act->attempt ||
+        strcmp(o->instance, act->instance) != 0)
+      continue;
+    if (!o->ref && !(o->ref = json_object())) {
+      json_decref(earlier);
+      return SK_ENOMEM;
+    }
+    return json_object_set_new(o->ref, "earlier", earlier) < 0 ? SK_ENOMEM : 0;
+  }
+  /* The start failed the attempt at once (nothing was reported started):
+   * no ref is left to carry them. */
+  json_decref(earlier);
+  return 0;
+}
+
 /* C1: the start is recorded with a ref naming the job's kind and attempt;
  * the job itself is asked for by sk__cloud_sync once this status is the
  * one to be written. */
 static int cloud_start(sk__rctx_t *c, const sk_action_t *act) {
   json_t *ref = json_pack("{s:s, s:i}", "kind", ref_kind(act->step->kind, act->body), "attempt",
                           act->attempt);
-  json_t *earlier = NULL;
-  int rc = ref ? earlier_refs(act, &earlier) : SK_ENOMEM;
-  if (rc == 0 && earlier && json_object_set_new(ref, "earlier", earlier) < 0)
-    rc = SK_ENOMEM;
-  if (rc < 0 || json_object_set_new(c->fresh, act->instance, json_integer(act->attempt)) < 0) {
+  if (!ref || json_object_set_new(c->fresh, act->instance, json_integer(act->attempt)) < 0) {
     json_decref(ref);
-    return rc < 0 ? rc : SK_ENOMEM;
+    return SK_ENOMEM;
   }
   return sk__obs_push(c, SK_OBS_STARTED, act->instance, act->attempt, c->now, NULL, NULL, ref);
 }
@@ -344,11 +365,11 @@ int sk__cloud_sync(sk__rctx_t *c) {
   bool pending = false;
   for (size_t i = 0; i < c->st.nsteps; i++) {
     sk_step_status_t *r = &c->st.steps[i];
-    if (!is_cloud_ref(r->ref))
-      continue;
     int erc = sync_earlier(c, r, &pending);
     if (erc < 0)
       return erc;
+    if (!is_cloud_ref(r->ref))
+      continue;
     int attempt = ref_attempt(r->ref, r->attempt);
     const sk_controller_job_t *j = find_job(c, r->name, attempt);
     bool gave_up = false;
@@ -388,14 +409,12 @@ int sk__cloud_deleting(sk__rctx_t *c) {
   bool pending = false;
   for (size_t i = 0; i < c->st.nsteps; i++) {
     sk_step_status_t *r = &c->st.steps[i];
-    if (!is_cloud_ref(r->ref))
-      continue;
     /* Nothing is written on the way out: the earlier attempts' jobs are
      * cancelled from the stored list, and their news is not kept. */
     int erc = sync_earlier(c, r, &pending);
     if (erc < 0)
       return erc;
-    if (json_is_true(json_object_get(r->ref, "done")))
+    if (!is_cloud_ref(r->ref) || json_is_true(json_object_get(r->ref, "done")))
       continue;
     int attempt = ref_attempt(r->ref, r->attempt);
     const sk_controller_job_t *j = find_job(c, r->name, attempt);

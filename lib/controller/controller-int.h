@@ -151,6 +151,10 @@ const sk__executor_t *sk__executor_for(sk_step_kind_t kind);
 /* ---- cloud jobs (cloudexec.c; rules C1-C5 of controller.h) ---- */
 
 extern const sk__executor_t sk__cloud_executor;
+/* C4, after any executor's START of a retry: the earlier attempts' cloud
+ * jobs that are not done go into the new attempt's ref ("earlier"),
+ * whatever kind runs the new attempt. */
+int sk__cloud_carry_earlier(sk__rctx_t *c, const sk_action_t *act);
 /* After the plans, on the status the reconcile ends with: brings the
  * tracker's news into the cloud refs, asks to follow running jobs and to
  * cancel those no longer wanted, and decides the finalizer. */

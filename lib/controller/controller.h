@@ -161,9 +161,10 @@
  *      up on after the tracker's retries is a Warning event
  *      CloudJobCancelFailed naming the job, and counts as done. When a
  *      retry starts the next attempt before an earlier attempt's job is
- *      done, the new ref carries the earlier ref in its "earlier" list,
- *      which gets CANCEL_JOB the same way until done and is then dropped:
- *      a restart between the two cannot lose that cancel.
+ *      done, the new ref carries the earlier ref in its "earlier" list
+ *      (whatever kind runs the new attempt, a Pod included), which gets
+ *      CANCEL_JOB the same way until done and is then dropped: a restart
+ *      between the two cannot lose that cancel.
  *  C5. The finalizer SK_CONTROLLER_FINALIZER is added (ADD_FINALIZER,
  *      before any ENSURE_JOB of that reconcile) to a running Workflow
  *      that has a cloud step, and removed (REMOVE_FINALIZER) once the

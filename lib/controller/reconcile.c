@@ -180,6 +180,8 @@ static int run(sk__rctx_t *c) {
         continue;
       const sk__executor_t *ex = sk__executor_for(act->step->kind);
       rc = act->kind == SK_ACT_START ? ex->start(c, act) : ex->kill(c, act);
+      if (rc == 0 && act->kind == SK_ACT_START && act->prev_ref)
+        rc = sk__cloud_carry_earlier(c, act);
     }
     if (rc < 0 || c->nobs > 0)
       continue;

@@ -352,6 +352,51 @@ TEST(deleting_waits_for_an_earlier_attempts_cancel) {
   cluster_release(&k);
 }
 
+/* The step becomes a Pod while its first attempt's cancel has no answer:
+ * the Pod attempt's ref carries the earlier job, through a restart and a
+ * second Pod attempt, until its cancel is done. */
+TEST(an_earlier_job_is_carried_when_the_step_becomes_a_pod) {
+  cluster_t k;
+  cluster_init(&k, "  steps:\n"
+                   "    - name: train\n      timeoutSeconds: 60\n"
+                   "      retry: {limit: 2, backoff: {seconds: 10}}\n"
+                   "      vertex: {project: p, location: us-central1,\n"
+                   "               customJob: {jobSpec: {workerPoolSpecs: [{}]}}}\n");
+  REQUIRE(k.wf);
+  settle(&k);
+  k.cancel_slow = true;
+  k.now += SEC(61);
+  settle(&k);
+  CHECK_STR(rec_str(&k, "train", "phase"), "Pending");
+  json_t *step = json_array_get(json_object_get(json_object_get(k.wf, "spec"), "steps"), 0);
+  json_object_del(step, "vertex");
+  json_object_set_new(step, "pod", json_pack("{s:s}", "image", "busybox"));
+  k.now += SEC(11);
+  settle(&k);
+  CHECK_STR(rec_str(&k, "train", "phase"), "Running");
+  CHECK_INT(rec_int(&k, "train", "attempt"), 2);
+  json_t *earlier = json_object_get(ref_of(&k, "train"), "earlier");
+  REQUIRE(json_array_size(earlier) == 1);
+  CHECK_STR(json_string_value(json_object_get(json_array_get(earlier, 0), "name")),
+            "job-train/1");
+  tracker_restart(&k);
+  settle(&k);
+  CHECK_INT(k.job_cancels, 2);
+  /* The Pod attempt times out and the next one starts (the backoff
+   * doubled to 20 s): still carried. */
+  k.now += SEC(61);
+  settle(&k);
+  k.now += SEC(21);
+  settle(&k);
+  CHECK_INT(rec_int(&k, "train", "attempt"), 3);
+  CHECK_INT(json_array_size(json_object_get(ref_of(&k, "train"), "earlier")), 1);
+  k.cancel_slow = false;
+  settle(&k);
+  CHECK(json_object_get(ref_of(&k, "train"), "earlier") == NULL);
+  CHECK_INT(k.job_creates, 1);
+  cluster_release(&k);
+}
+
 int main(void) {
   RUN(start_is_stored_before_the_job_is_asked_for);
   RUN(vertex_job_succeeds_and_outputs_flow);
@@ -367,5 +412,6 @@ int main(void) {
   RUN(retry_after_a_failed_job_makes_a_new_one);
   RUN(an_earlier_attempts_cancel_survives_a_restart);
   RUN(deleting_waits_for_an_earlier_attempts_cancel);
+  RUN(an_earlier_job_is_carried_when_the_step_becomes_a_pod);
   return TEST_DONE();
 }
