@@ -42,6 +42,7 @@
 set -uo pipefail
 root=${SKEIN_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$root/tests/lib/testlib.sh"
+. "$root/tests/bench/lib.sh"
 . "$root/tests/cloudfake/lib.sh"
 
 N=${BENCH_CLOUD_N:-1000}
@@ -80,68 +81,14 @@ fi
 
 # ---- the machine ---------------------------------------------------------------
 
-python3 - "$res/machine.json" <<'EOF'
-import json, os, platform, sys, time
-cpu = "?"
-with open("/proc/cpuinfo") as f:
-    for line in f:
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-with open("/proc/meminfo") as f:
-    mem_kb = int(f.readline().split()[1])
-json.dump({"nproc": os.cpu_count(), "cpu": cpu, "ram_gb": round(mem_kb / 1048576.0, 1),
-           "kernel": platform.release(), "date": time.strftime("%Y-%m-%d"),
-           "load_1m": round(os.getloadavg()[0], 2)}, open(sys.argv[1], "w"))
-EOF
+bench_machine "$res/machine.json"
 
-# ---- helpers -------------------------------------------------------------------
+# ---- helpers (and those of tests/bench/lib.sh) -----------------------------------
 
 calc() { awk -v OFMT=%.6f "BEGIN {print $*}"; }
 now_s() { date +%s.%N; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
-cpu_s() { # PID: user + system CPU seconds
-  local rest
-  rest=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
-  awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f\n", ($12 + $13) / hz}' <<<"$rest"
-}
-vm_kb() { # PID FIELD: VmRSS, VmHWM ... in kB
-  awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status" 2>/dev/null || echo 0
-}
 
-cluster=
-cluster_up() { # NAME: a fresh cluster without nodes (no Pod runs here)
-  cluster_down
-  cluster=$tmp/cluster-$1
-  if ! env SKEIN_CLUSTER_NODES=0 SKEIN_CLUSTER_SCHEDULER=0 "$root/tests/cluster/start.sh" \
-    "$cluster" >"$tmp/cluster-$1.log" 2>&1; then
-    fail "cluster $1 did not start"
-    tail -n 20 "$tmp/cluster-$1.log" >&2
-    return 1
-  fi
-  # shellcheck disable=SC1091
-  . "$cluster/env"
-  # A fresh apiserver keeps busy for a while (bootstrap objects, OpenAPI).
-  local prev cur deadline=$((SECONDS + 60))
-  prev=$(cpu_s "$APISERVER_PID")
-  while ((SECONDS < deadline)); do
-    sleep 1
-    cur=$(cpu_s "$APISERVER_PID")
-    awk -v a="$prev" -v b="$cur" 'BEGIN {exit !(b - a < 0.1)}' && break
-    prev=$cur
-  done
-  ok "cluster $1 up (kube-apiserver idle after $(cpu_s "$APISERVER_PID") CPU seconds)"
-}
-cluster_down() {
-  [[ -n "$cluster" ]] && "$root/tests/cluster/stop.sh" "$cluster" >/dev/null 2>&1
-  cluster=
-}
-on_exit cluster_down
-
-skeind_pid=
-metrics_port=
-kill_skeind() { [[ -n "$skeind_pid" ]] && kill -KILL "$skeind_pid" 2>/dev/null; }
-on_exit kill_skeind
 start_skeind() { # LOG QPS
   : >"$1"
   # skeind's own environment: the fake's endpoints and the key file as its
@@ -153,40 +100,7 @@ start_skeind() { # LOG QPS
     --health-probe-bind-address=127.0.0.1:0 -v 0 --cloud-vertex-qps "$2" \
     --kube-api-qps "$KUBE_QPS" --kube-api-burst "$KUBE_BURST" >"$1" 2>&1 </dev/null &
   skeind_pid=$!
-  if ! wait_for 30 grep -qs "health probes on port" "$1"; then
-    fail "skeind did not start"
-    tail -n 20 "$1" >&2
-    return 1
-  fi
-  metrics_port=$(sed -n 's/.*metrics on port \([0-9]*\).*/\1/p' "$1" | head -n 1)
-  local health
-  health=$(sed -n 's/.*health probes on port \([0-9]*\).*/\1/p' "$1" | head -n 1)
-  if ! wait_for 60 curl -fsS -o /dev/null "http://127.0.0.1:$health/readyz" 2>/dev/null; then
-    fail "skeind never became ready"
-    return 1
-  fi
-}
-stop_skeind() { # LOG
-  local rc=0
-  kill -TERM "$skeind_pid" 2>/dev/null
-  if ! wait_for 30 gone "$skeind_pid"; then
-    fail "skeind did not exit within 30 s of SIGTERM"
-    kill_skeind
-  fi
-  wait "$skeind_pid" 2>/dev/null || rc=$?
-  skeind_pid=
-  expect "skeind exit status after SIGTERM" "$rc" 0
-  if grep -q "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$1"; then
-    fail "sanitizer report in $(basename "$1")"
-    grep -m 5 -A 20 "ERROR: \|runtime error:" "$1" >&2
-  fi
-}
-skeind_metric() { # REGEX: the sum of skeind's samples whose line matches
-  curl -fsS --max-time 10 "http://127.0.0.1:$metrics_port/metrics" 2>/dev/null |
-    awk -v re="$1" '$0 ~ re {s += $NF} END {printf "%d\n", s}'
-}
-skeind_writes() {
-  skeind_metric '^skein_kube_requests_total[{]verb="(create|update|patch|delete)"'
+  skeind_ready "$1" 60
 }
 
 # The Workflows of the run as the apiserver has them, summed up (wfsum).
@@ -242,7 +156,7 @@ json.dump({"qps": float(a[1]), "burst": int(a[2]), "n": int(a[3]), "poll": a[4],
     "$poll_text" "$WINDOW" "$STEP" "$repeat" "$KUBE_QPS" "$KUBE_BURST" "$skeind_build" \
     "$d/params.json"
 
-  cluster_up "q$qps" || return 1
+  cluster_up "q$qps" SKEIN_CLUSTER_NODES=0 SKEIN_CLUSTER_SCHEDULER=0 || return 1
   ns=bench-cloud
   "$KUBECTL" --request-timeout=30s create namespace "$ns" >/dev/null || { fail "namespace"; return 1; }
   cloudfake_reset cf vertex && cloudfake_reset cf token && cloudfake_config cf vertex "{\"advance\": \"time\",

@@ -40,6 +40,7 @@
 set -uo pipefail
 root=${SKEIN_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$root/tests/lib/testlib.sh"
+. "$root/tests/bench/lib.sh"
 
 N=${BENCH_N:-2000}
 CHAINS=${BENCH_CHAINS:-100}
@@ -74,20 +75,7 @@ SKEIN_BENCH=${SKEIN_BENCH:-$(dirname "$SKEIND")/tests/skein-bench}
 
 # ---- the machine ------------------------------------------------------------
 
-python3 - "$res/machine.json" <<'EOF'
-import json, os, platform, sys, time
-cpu = "?"
-with open("/proc/cpuinfo") as f:
-    for line in f:
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-with open("/proc/meminfo") as f:
-    mem_kb = int(f.readline().split()[1])
-json.dump({"nproc": os.cpu_count(), "cpu": cpu, "ram_gb": round(mem_kb / 1048576.0, 1),
-           "kernel": platform.release(), "date": time.strftime("%Y-%m-%d"),
-           "load_1m": round(os.getloadavg()[0], 2)}, open(sys.argv[1], "w"))
-EOF
+bench_machine "$res/machine.json"
 python3 -c 'import json,sys; json.dump(dict(n=int(sys.argv[1]), chains=int(sys.argv[2]),
   chain_rate=float(sys.argv[3]), mem_n=int(sys.argv[4]), workers=int(sys.argv[5]),
   qps=float(sys.argv[6]), burst=int(sys.argv[7]), create_concurrency=int(sys.argv[8]),
@@ -95,54 +83,12 @@ python3 -c 'import json,sys; json.dump(dict(n=int(sys.argv[1]), chains=int(sys.a
   "$N" "$CHAINS" "$CHAIN_RATE" "$MEM_N" "$WORKERS" "$QPS" "$BURST" "$CONC" "$SKEIND_V" \
   "$POD_MS" "$res/params.json"
 
-# ---- helpers ---------------------------------------------------------------
-
-cluster=
-cluster_up() { # NAME [VAR=VALUE...]: a fresh cluster, replacing the last one
-  local name=$1
-  shift
-  cluster_down
-  cluster=$tmp/cluster-$name
-  if ! env SKEIN_CLUSTER_POD_MS="$POD_MS" "$@" "$root/tests/cluster/start.sh" "$cluster" \
-    >"$tmp/cluster-$name.log" 2>&1; then
-    fail "cluster $name did not start"
-    tail -n 20 "$tmp/cluster-$name.log" >&2
-    return 1
-  fi
-  # shellcheck disable=SC1091
-  . "$cluster/env"
-  ok "cluster $name up (kube-apiserver on port $APISERVER_PORT)"
-  # A fresh apiserver keeps busy for a while (bootstrap objects, OpenAPI
-  # for the CRDs); a phase that started at once would pay for it.
-  local prev cur deadline=$((SECONDS + 60))
-  prev=$(cpu_s "$APISERVER_PID")
-  while ((SECONDS < deadline)); do
-    sleep 1
-    cur=$(cpu_s "$APISERVER_PID")
-    awk -v a="$prev" -v b="$cur" 'BEGIN {exit !(b - a < 0.1)}' && break
-    prev=$cur
-  done
-  echo "cluster $name: kube-apiserver idle after $(cpu_s "$APISERVER_PID") CPU seconds"
-}
-cluster_down() {
-  [[ -n "$cluster" ]] && "$root/tests/cluster/stop.sh" "$cluster" >/dev/null 2>&1
-  cluster=
-}
-on_exit cluster_down
+# ---- helpers (and those of tests/bench/lib.sh) -------------------------------
 
 api_metrics() { # FILE: the apiserver's request counters
   curl -fsS --max-time 30 --cacert "$CA_FILE" -H "Authorization: Bearer $ADMIN_TOKEN" \
     "$APISERVER_URL/metrics" |
     grep -E '^apiserver_request_(total|duration_seconds_(sum|count|bucket))[{]' >"$1"
-}
-
-cpu_s() { # PID: user + system CPU seconds
-  local rest
-  rest=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
-  awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f\n", ($12 + $13) / hz}' <<<"$rest"
-}
-vm_kb() { # PID FIELD: VmRSS, VmHWM ... in kB
-  awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status" 2>/dev/null || echo 0
 }
 
 # The cluster's CPU seconds by component, to see where a phase's time went.
@@ -161,50 +107,12 @@ a = dict(kv.split("=") for kv in sys.argv[2].split())
 print(json.dumps({k: round(float(a[k]) - float(b.get(k, 0)), 2) for k in a}))' "$1" "$2"
 }
 
-skeind_pid=
-metrics_port=
 start_skeind() { # LOG
   "$SKEIND" --kubeconfig "$KUBECONFIG" --metrics-bind-address=127.0.0.1:0 \
     --health-probe-bind-address=127.0.0.1:0 -v "$SKEIND_V" --workers "$WORKERS" \
     --kube-api-qps "$QPS" --kube-api-burst "$BURST" >"$1" 2>&1 &
   skeind_pid=$!
-  if ! wait_for 30 grep -q "health probes on port" "$1"; then
-    fail "skeind did not start"
-    tail -n 20 "$1" >&2
-    return 1
-  fi
-  metrics_port=$(sed -n 's/.*metrics on port \([0-9]*\).*/\1/p' "$1" | head -n 1)
-  local health
-  health=$(sed -n 's/.*health probes on port \([0-9]*\).*/\1/p' "$1" | head -n 1)
-  if ! wait_for 120 curl -fsS -o /dev/null "http://127.0.0.1:$health/readyz" 2>/dev/null; then
-    fail "skeind never became ready"
-    return 1
-  fi
-}
-kill_skeind() { [[ -n "$skeind_pid" ]] && kill -KILL "$skeind_pid" 2>/dev/null; }
-on_exit kill_skeind
-stop_skeind() { # LOG: SIGTERM, and it must exit 0
-  local rc=0
-  kill -TERM "$skeind_pid" 2>/dev/null
-  if ! wait_for 30 gone "$skeind_pid"; then
-    fail "skeind did not exit within 30 s of SIGTERM"
-    kill_skeind
-  fi
-  wait "$skeind_pid" 2>/dev/null || rc=$?
-  skeind_pid=
-  expect "skeind exit status after SIGTERM" "$rc" 0
-  if grep -q "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$1"; then
-    fail "sanitizer report in $(basename "$1")"
-    grep -m 5 -A 20 "ERROR: \|runtime error:" "$1" >&2
-  fi
-}
-
-skeind_metric() { # REGEX: the sum of skeind's samples whose line matches
-  curl -fsS --max-time 10 "http://127.0.0.1:$metrics_port/metrics" 2>/dev/null |
-    awk -v re="$1" '$0 ~ re {s += $NF} END {printf "%d\n", s}'
-}
-skeind_writes() {
-  skeind_metric '^skein_kube_requests_total[{]verb="(create|update|patch|delete)"'
+  skeind_ready "$1" 120
 }
 
 # Waits until skeind has nothing left to write: its queue is empty and its
@@ -260,7 +168,7 @@ run_tool() { # NAME ARGS...: skein-bench into $res/NAME.json
 # ---- phases: single and chain (one cluster, one skeind) ---------------------
 
 if [[ "$PHASES" == *" single "* || "$PHASES" == *" chain "* ]]; then
-  if cluster_up skeind; then
+  if cluster_up skeind SKEIN_CLUSTER_POD_MS="$POD_MS"; then
     kubectl create namespace bench-single >/dev/null
     kubectl create namespace bench-chain >/dev/null
     if start_skeind "$tmp/skeind.log"; then
@@ -301,7 +209,7 @@ fi
 # ---- phase raw: the limit, on a fresh cluster -------------------------------
 
 if [[ "$PHASES" == *" raw "* ]]; then
-  if cluster_up raw; then
+  if cluster_up raw SKEIN_CLUSTER_POD_MS="$POD_MS"; then
     kubectl create namespace bench-raw >/dev/null
     api_metrics "$tmp/raw-before.prom"
     comp0=$(components_cpu)
@@ -322,7 +230,7 @@ fi
 
 if [[ "$PHASES" == *" memory "* ]]; then
   # No Pod runs in this phase: no nodes, no scheduler, no kwok.
-  if cluster_up memory SKEIN_CLUSTER_NODES=0 SKEIN_CLUSTER_SCHEDULER=0; then
+  if cluster_up memory SKEIN_CLUSTER_POD_MS="$POD_MS" SKEIN_CLUSTER_NODES=0 SKEIN_CLUSTER_SCHEDULER=0; then
     kubectl create namespace bench-memory >/dev/null
     if start_skeind "$tmp/skeind-memory.log"; then
       cpu0=$(cpu_s "$skeind_pid")
